@@ -1,0 +1,222 @@
+//! Small helpers for editing untyped Kubernetes objects.
+//!
+//! The engine works on `serde_json::Value`, not typed structs: a typed round-trip would silently drop
+//! fields the typed model does not know (a newer API field, a CRD's extension), and the webhook's patch
+//! would then delete them from the user's object.
+
+use serde_json::{Map, Value};
+
+/// A field path in two spellings: dotted for people (`spec.containers[0].image`, as the API server
+/// writes them) and a JSON Pointer for code.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldPath {
+    dotted: String,
+    pointer: String,
+}
+
+impl FieldPath {
+    pub fn root() -> Self {
+        FieldPath::default()
+    }
+
+    pub fn key(&self, key: &str) -> Self {
+        let plain = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let dotted = match (self.dotted.is_empty(), plain) {
+            (true, true) => key.to_string(),
+            (false, true) => format!("{}.{key}", self.dotted),
+            (_, false) => format!("{}[{key:?}]", self.dotted),
+        };
+        let escaped = key.replace('~', "~0").replace('/', "~1");
+        FieldPath {
+            dotted,
+            pointer: format!("{}/{escaped}", self.pointer),
+        }
+    }
+
+    pub fn index(&self, i: usize) -> Self {
+        FieldPath {
+            dotted: format!("{}[{i}]", self.dotted),
+            pointer: format!("{}/{i}", self.pointer),
+        }
+    }
+
+    pub fn dotted(&self) -> &str {
+        &self.dotted
+    }
+
+    pub fn pointer(&self) -> &str {
+        &self.pointer
+    }
+}
+
+/// The object under `key`, created when missing or null. `None` when the field holds something else
+/// (the API server will refuse that object; the engine must not panic on it).
+pub fn child_obj<'a>(
+    m: &'a mut Map<String, Value>,
+    key: &str,
+) -> Option<&'a mut Map<String, Value>> {
+    let v = m
+        .entry(key.to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if v.is_null() {
+        *v = Value::Object(Map::new());
+    }
+    v.as_object_mut()
+}
+
+/// The array under `key`, created when missing or null.
+pub fn child_arr<'a>(m: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Vec<Value>> {
+    let v = m
+        .entry(key.to_string())
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if v.is_null() {
+        *v = Value::Array(Vec::new());
+    }
+    v.as_array_mut()
+}
+
+/// Whether `key` holds something other than null.
+pub fn has(m: &Map<String, Value>, key: &str) -> bool {
+    m.get(key).is_some_and(|v| !v.is_null())
+}
+
+/// Set `key` to `value` unless it is already set; returns whether it set it.
+pub fn set_default(m: &mut Map<String, Value>, key: &str, value: Value) -> bool {
+    if has(m, key) {
+        return false;
+    }
+    m.insert(key.to_string(), value);
+    true
+}
+
+/// A string-valued map entry (labels, annotations).
+pub fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    cur.as_str()
+}
+
+/// The containers of a pod spec, under their field name (`initContainers` then `containers`).
+pub fn containers(spec: &Value) -> impl Iterator<Item = (&'static str, usize, &Value)> {
+    ["initContainers", "containers"]
+        .into_iter()
+        .flat_map(move |field| {
+            spec.get(field)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .map(move |(i, c)| (field, i, c))
+        })
+}
+
+/// Whether a container has an env entry named `name`.
+pub fn has_env(container: &Map<String, Value>, name: &str) -> bool {
+    container
+        .get("env")
+        .and_then(Value::as_array)
+        .is_some_and(|env| {
+            env.iter()
+                .any(|e| e.get("name").and_then(Value::as_str) == Some(name))
+        })
+}
+
+/// The string value of a literal env var.
+pub fn env_value<'a>(container: &'a Value, name: &str) -> Option<&'a str> {
+    container
+        .get("env")?
+        .as_array()?
+        .iter()
+        .find(|e| e.get("name").and_then(Value::as_str) == Some(name))?
+        .get("value")?
+        .as_str()
+}
+
+/// Whether a container mounts something at `path` (trailing slashes ignored).
+pub fn mounts_at(container: &Value, path: &str) -> bool {
+    container
+        .as_object()
+        .is_some_and(|c| map_mounts_at(c, path))
+}
+
+/// [`mounts_at`] for a container already seen as a map.
+pub fn map_mounts_at(container: &Map<String, Value>, path: &str) -> bool {
+    container
+        .get("volumeMounts")
+        .and_then(Value::as_array)
+        .is_some_and(|ms| {
+            ms.iter().any(|m| {
+                m.get("mountPath")
+                    .and_then(Value::as_str)
+                    .is_some_and(|p| p.trim_end_matches('/') == path)
+            })
+        })
+}
+
+/// A volume name not yet used in the pod spec, starting with `base`.
+pub fn free_volume_name(spec: &Value, base: &str) -> String {
+    let used = |n: &str| {
+        spec.get("volumes")
+            .and_then(Value::as_array)
+            .is_some_and(|vs| {
+                vs.iter()
+                    .any(|v| v.get("name").and_then(Value::as_str) == Some(n))
+            })
+    };
+    if !used(base) {
+        return base.to_string();
+    }
+    (2..)
+        .map(|i| format!("{base}-{i}"))
+        .find(|n| !used(n))
+        .unwrap_or_else(|| base.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paths_spell_both_ways() {
+        let p = FieldPath::root()
+            .key("spec")
+            .key("containers")
+            .index(0)
+            .key("image");
+        assert_eq!(p.dotted(), "spec.containers[0].image");
+        assert_eq!(p.pointer(), "/spec/containers/0/image");
+        let a = FieldPath::root()
+            .key("metadata")
+            .key("annotations")
+            .key("mltrain.io/host-ignore-list");
+        assert_eq!(
+            a.dotted(),
+            "metadata.annotations[\"mltrain.io/host-ignore-list\"]"
+        );
+        assert_eq!(
+            a.pointer(),
+            "/metadata/annotations/mltrain.io~1host-ignore-list"
+        );
+    }
+
+    #[test]
+    fn child_helpers_refuse_wrong_types_without_panicking() {
+        let mut m = json!({"a": null, "b": "text"}).as_object().unwrap().clone();
+        assert!(child_obj(&mut m, "a").is_some());
+        assert!(child_obj(&mut m, "b").is_none());
+        assert!(child_arr(&mut m, "c").is_some());
+    }
+
+    #[test]
+    fn volume_names_do_not_clash() {
+        let spec = json!({"volumes": [{"name": "mltrain-shm"}, {"name": "mltrain-shm-2"}]});
+        assert_eq!(free_volume_name(&spec, "mltrain-shm"), "mltrain-shm-3");
+        assert_eq!(free_volume_name(&spec, "x"), "x");
+    }
+}

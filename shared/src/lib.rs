@@ -1,0 +1,16 @@
+//! mltrain's one engine, shared by the kubectl plugin and the admission webhook so that the plugin's
+//! dry-run shows exactly what the cluster will run (DESIGN §1).
+//!
+//! Pure: no async runtime, no network, no CLI. Modules, from the bottom up: [`quantity`], [`names`],
+//! [`duration`] (value syntax); [`policy`] (the cluster policy); [`engine`] (admission: defaulting and
+//! validation of any workload); [`model`] (the framework-neutral training job).
+
+pub mod duration;
+pub mod engine;
+pub mod model;
+pub mod names;
+pub mod policy;
+pub mod quantity;
+
+pub use engine::{Engine, Operation, Request, Review, UserInfo, Violation};
+pub use policy::{OpenShiftMode, Policy, PolicyError};

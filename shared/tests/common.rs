@@ -1,0 +1,62 @@
+//! Helpers shared by the engine's integration tests.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use mltrain_shared::{Engine, Operation, Policy, Request, Review, UserInfo};
+use serde_json::Value;
+
+/// Admit `obj` as a CREATE by `alice` in namespace `ml-team`.
+pub fn create(engine: &Engine, obj: &Value, openshift: bool) -> Review {
+    let labels = BTreeMap::new();
+    let user = UserInfo {
+        username: "alice".into(),
+        groups: vec![],
+    };
+    engine.admit(&Request {
+        operation: Operation::Create,
+        object: obj,
+        old_object: None,
+        namespace: "ml-team",
+        namespace_labels: &labels,
+        user: &user,
+        openshift,
+    })
+}
+
+/// The engine's output for a CREATE must be exactly the input with the patch applied, and admitting
+/// that output again must change nothing.
+pub fn assert_patch_and_idempotence(
+    input: &Value,
+    review: &Review,
+    readmit: &dyn Fn(&Value) -> Review,
+    what: &str,
+) {
+    let mut patched = input.clone();
+    json_patch::patch(&mut patched, &review.patch)
+        .unwrap_or_else(|e| panic!("{what}: patch does not apply: {e}"));
+    let out = review.object.clone().unwrap_or_else(|| input.clone());
+    assert_eq!(
+        patched, out,
+        "{what}: patch result differs from the engine's object"
+    );
+    let again = readmit(&out);
+    assert!(
+        again.patch.0.is_empty(),
+        "{what}: not idempotent, second pass patch: {}",
+        serde_json::to_string(&again.patch).unwrap()
+    );
+    assert_eq!(
+        again.violations, review.violations,
+        "{what}: violations changed on the second pass"
+    );
+}
+
+pub fn engine(policy_yaml: Option<&str>) -> Engine {
+    Engine::new(Policy::from_yaml(policy_yaml.unwrap_or("")).expect("test policy"))
+}
+
+/// Parse YAML (with anchors) into JSON.
+pub fn yaml(text: &str) -> Value {
+    yaml_serde::from_str(text).expect("test YAML")
+}
