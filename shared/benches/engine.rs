@@ -1,1 +1,49 @@
-fn main() {}
+//! Engine speed: one admission of the 8-GPU training pod kube-apiserver sends (with its managedFields),
+//! of a PyTorchJob, and of an AppWrapper wrapping one, under the full policy. Run: `cargo bench -p mltrain-shared`.
+
+use std::collections::BTreeMap;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use mltrain_shared::{Engine, Operation, Policy, Request, UserInfo};
+use serde_json::Value;
+
+fn docs() -> Vec<(String, Value)> {
+    let pod: Value =
+        serde_json::from_str(include_str!("../tests/data/objects/pod-8gpu.json")).unwrap();
+    let mut out = vec![("pod-8gpu".to_string(), pod)];
+    for doc in
+        yaml_serde::Deserializer::from_str(include_str!("../tests/data/objects/workloads.yaml"))
+    {
+        let v: Value = serde::Deserialize::deserialize(doc).unwrap();
+        let kind = v["kind"].as_str().unwrap().to_lowercase();
+        if kind == "pytorchjob" || kind == "appwrapper" {
+            out.push((kind, v));
+        }
+    }
+    out
+}
+
+fn admit(c: &mut Criterion) {
+    let engine =
+        Engine::new(Policy::from_yaml(include_str!("../tests/data/policy-full.yaml")).unwrap());
+    let labels = BTreeMap::new();
+    let user = UserInfo::default();
+    for (name, obj) in docs() {
+        c.bench_function(&format!("engine/create/{name}"), |b| {
+            b.iter(|| {
+                engine.admit(&Request {
+                    operation: Operation::Create,
+                    object: std::hint::black_box(&obj),
+                    old_object: None,
+                    namespace: "ml-team",
+                    namespace_labels: &labels,
+                    user: &user,
+                    openshift: false,
+                })
+            })
+        });
+    }
+}
+
+criterion_group!(benches, admit);
+criterion_main!(benches);

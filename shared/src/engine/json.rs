@@ -159,7 +159,7 @@ pub fn map_mounts_at(container: &Map<String, Value>, path: &str) -> bool {
 }
 
 /// A volume name not yet used in the pod spec, starting with `base`.
-pub fn free_volume_name(spec: &Value, base: &str) -> String {
+pub fn free_volume_name(spec: &Map<String, Value>, base: &str) -> String {
     let used = |n: &str| {
         spec.get("volumes")
             .and_then(Value::as_array)
@@ -216,7 +216,8 @@ mod tests {
     #[test]
     fn volume_names_do_not_clash() {
         let spec = json!({"volumes": [{"name": "mltrain-shm"}, {"name": "mltrain-shm-2"}]});
-        assert_eq!(free_volume_name(&spec, "mltrain-shm"), "mltrain-shm-3");
-        assert_eq!(free_volume_name(&spec, "x"), "x");
+        let spec = spec.as_object().unwrap();
+        assert_eq!(free_volume_name(spec, "mltrain-shm"), "mltrain-shm-3");
+        assert_eq!(free_volume_name(spec, "x"), "x");
     }
 }

@@ -34,7 +34,7 @@ pub fn mutate(pod: &mut Map<String, Value>, cx: &mut Cx) {
     let topo_volume = n
         .topology_config_map
         .as_ref()
-        .map(|_| free_volume_name(&Value::Object(spec.clone()), "mltrain-topology"));
+        .map(|_| free_volume_name(spec, "mltrain-topology"));
     let mut mounted_topology = false;
     let mut added_ipc_lock = false;
     let gpu_resources = &cx.policy.resources.gpu_resources;

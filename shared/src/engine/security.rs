@@ -71,7 +71,10 @@ fn runs_as_root(spec: &Map<String, Value>) -> bool {
 
 fn pod_defaults(spec: &mut Map<String, Value>, cx: &Cx) {
     let sec = &cx.policy.security;
-    let as_root = runs_as_root(spec);
+    // On OpenShift a root runAsUser is removed below and the SCC assigns a non-root UID, so the pod
+    // will not run as root: checking for root there would make the engine's output change on a
+    // second pass.
+    let as_root = !cx.openshift && runs_as_root(spec);
     let Some(psc) = child_obj(spec, "securityContext") else {
         return;
     };

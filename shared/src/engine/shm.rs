@@ -28,7 +28,7 @@ pub fn mutate(pod: &mut Map<String, Value>, cx: &mut Cx) {
             m.scale_floor_units(u64::from(cx.policy.shared_memory.memory_limit_percent), 100)
         })
     });
-    let name = free_volume_name(&Value::Object(spec.clone()), "mltrain-shm");
+    let name = free_volume_name(spec, "mltrain-shm");
     let mut empty_dir = json!({"medium": "Memory"});
     match size {
         Some(s) if !s.is_zero() => empty_dir["sizeLimit"] = json!(s.to_binary_string()),

@@ -1,1 +1,457 @@
+//! The framework-neutral training job: what the user asked for, before any Kubernetes object exists.
+//! Flags and MLBatch `settings.yaml` both resolve into a [`TrainingJob`]; the renderers turn it into
+//! objects for a backend (DESIGN §2, §3).
+//!
+//! [`TrainingJob::validate`] checks what users get wrong (names, quantities, counts, combinations) and
+//! reports every problem at once, each naming the flag, the value and the fix.
 
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::policy::OpenShiftMode;
+
+pub use validate::ModelError;
+
+/// The longest job name: derived pod (`<job>-<rank>-<suffix>`) and service names must fit 63.
+pub const MAX_NAME: usize = 50;
+
+/// Training frameworks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Framework {
+    PyTorch,
+    DeepSpeed,
+    MXNet,
+}
+
+impl Framework {
+    /// The name used in commands, labels and default job names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Framework::PyTorch => "pytorch",
+            Framework::DeepSpeed => "deepspeed",
+            Framework::MXNet => "mxnet",
+        }
+    }
+}
+
+impl fmt::Display for Framework {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the job renders to (DESIGN §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// Headless Service + Indexed `batch/v1` Job: works on any cluster ≥ 1.27.
+    Job,
+    JobSet,
+    PyTorchJob,
+    AppWrapper,
+    MpiJob,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 5] = [
+        Backend::Job,
+        Backend::JobSet,
+        Backend::PyTorchJob,
+        Backend::AppWrapper,
+        Backend::MpiJob,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Job => "job",
+            Backend::JobSet => "jobset",
+            Backend::PyTorchJob => "pytorchjob",
+            Backend::AppWrapper => "appwrapper",
+            Backend::MpiJob => "mpijob",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Backend::ALL
+            .into_iter()
+            .find(|b| b.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not a backend; use one of: job, jobset, pytorchjob, appwrapper, mpijob"))
+    }
+}
+
+/// Processes per pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NprocPerNode {
+    /// One per GPU, or 1 without GPUs.
+    #[default]
+    Auto,
+    Count(u32),
+}
+
+/// Bitnami's resource presets (requests; limits are 1.5× requests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourcePreset {
+    Nano,
+    Micro,
+    Small,
+    Medium,
+    Large,
+    Xlarge,
+    Xlarge2,
+}
+
+impl ResourcePreset {
+    pub const NAMES: [&'static str; 7] = [
+        "nano", "micro", "small", "medium", "large", "xlarge", "2xlarge",
+    ];
+
+    /// (cpu request, memory request, ephemeral-storage request, cpu limit, memory limit,
+    /// ephemeral-storage limit), as in Bitnami's common chart.
+    pub fn values(self) -> [&'static str; 6] {
+        match self {
+            ResourcePreset::Nano => ["100m", "128Mi", "50Mi", "150m", "192Mi", "2Gi"],
+            ResourcePreset::Micro => ["250m", "256Mi", "50Mi", "375m", "384Mi", "2Gi"],
+            ResourcePreset::Small => ["500m", "512Mi", "50Mi", "750m", "768Mi", "2Gi"],
+            ResourcePreset::Medium => ["500m", "1024Mi", "50Mi", "750m", "1536Mi", "2Gi"],
+            ResourcePreset::Large => ["1", "2048Mi", "50Mi", "1.5", "3072Mi", "2Gi"],
+            ResourcePreset::Xlarge => ["1", "3072Mi", "50Mi", "3", "6144Mi", "2Gi"],
+            ResourcePreset::Xlarge2 => ["1", "3072Mi", "50Mi", "6", "12288Mi", "2Gi"],
+        }
+    }
+}
+
+impl std::str::FromStr for ResourcePreset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        use ResourcePreset::*;
+        Ok(match s {
+            "nano" => Nano,
+            "micro" => Micro,
+            "small" => Small,
+            "medium" => Medium,
+            "large" => Large,
+            "xlarge" => Xlarge,
+            "2xlarge" => Xlarge2,
+            _ => {
+                return Err(format!(
+                    "{s:?} is not a preset; use one of: {}",
+                    ResourcePreset::NAMES.join(", ")
+                ));
+            }
+        })
+    }
+}
+
+/// Per-pod resources. Quantities are kept as the user wrote them and checked by `validate`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub gpus: u32,
+    pub cpus: Option<String>,
+    pub memory: Option<String>,
+    pub ephemeral_storage: Option<String>,
+    pub gpu_limit: Option<u32>,
+    pub cpu_limit: Option<String>,
+    pub memory_limit: Option<String>,
+    pub preset: Option<ResourcePreset>,
+    /// The GPU resource name.
+    pub gpu_resource: String,
+}
+
+/// Where an env value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    Literal(String),
+    Secret { name: String, key: String },
+    ConfigMap { name: String, key: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: EnvValue,
+}
+
+/// A whole Secret or ConfigMap as environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvFrom {
+    Secret(String),
+    ConfigMap(String),
+}
+
+/// The program: setup commands run in order with `set -e`, then the main program.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Program {
+    /// The trailing `-- PROGRAM ARGS`; empty runs the built-in smoke test.
+    pub command: Vec<String>,
+    pub setup: Vec<String>,
+    pub workdir: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Image {
+    pub name: String,
+    pub pull_policy: Option<String>,
+    pub pull_secrets: Vec<String>,
+}
+
+/// Code cloned by an init container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitSource {
+    pub url: String,
+    pub revision: Option<String>,
+    /// A Secret with an SSH key (`ssh-privatekey`) for private repositories.
+    pub ssh_secret: Option<String>,
+    /// MLBatch's known_hosts ConfigMap.
+    pub known_hosts_config_map: Option<String>,
+    pub ssh_command: Option<String>,
+}
+
+/// Local files packed into a ConfigMap created with the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackedFile {
+    /// ConfigMap key (file name, flattened).
+    pub key: String,
+    /// Relative path under the code directory.
+    pub path: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Code {
+    pub git: Option<GitSource>,
+    pub files: Vec<PackedFile>,
+    /// Existing ConfigMaps mounted as code.
+    pub config_maps: Vec<String>,
+}
+
+/// A PersistentVolumeClaim mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeMount {
+    pub name: Option<String>,
+    pub claim: String,
+    pub mount_path: String,
+    pub read_only: bool,
+}
+
+/// A generic ephemeral volume (NVMe scratch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scratch {
+    pub size: String,
+    pub mount_path: String,
+    pub storage_class: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Storage {
+    pub volumes: Vec<VolumeMount>,
+    pub scratch: Option<Scratch>,
+    /// `None`: let the policy size it.
+    pub shm_size: Option<String>,
+    pub no_shm: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toleration {
+    pub key: String,
+    pub value: Option<String>,
+    pub effect: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AntiAffinity {
+    Soft,
+    Hard,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scheduling {
+    pub queue: Option<String>,
+    pub priority: Option<String>,
+    pub host_ignore: Vec<String>,
+    pub node_selector: Vec<(String, String)>,
+    pub tolerations: Vec<Toleration>,
+    pub anti_affinity: Option<AntiAffinity>,
+    pub scheduler: Option<String>,
+    pub service_account: Option<String>,
+    pub labels: Vec<(String, String)>,
+    pub annotations: Vec<(String, String)>,
+    /// Autopilot pre-flight health check labels (MLBatch).
+    pub health_checks: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Networking {
+    pub port: u16,
+    pub roce_gdr: u32,
+    pub roce_gdr_resource: String,
+    pub multi_nic_network: Option<String>,
+    pub nccl_env_config_map: Option<String>,
+    pub topology_config_map: Option<String>,
+}
+
+impl Default for Networking {
+    fn default() -> Self {
+        Networking {
+            port: 29500,
+            roce_gdr: 0,
+            roce_gdr_resource: "nvidia.com/roce_gdr".into(),
+            multi_nic_network: None,
+            nccl_env_config_map: None,
+            topology_config_map: None,
+        }
+    }
+}
+
+/// The eight MLBatch AppWrapper fault-tolerance annotations, by their settings key.
+pub const APPWRAPPER_ANNOTATIONS: [&str; 8] = [
+    "admissionGracePeriodDuration",
+    "warmupGracePeriodDuration",
+    "failureGracePeriodDuration",
+    "retryPausePeriodDuration",
+    "retryLimit",
+    "forcefulDeletionGracePeriodDuration",
+    "deletionOnFailureGracePeriodDuration",
+    "successTTLDuration",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultTolerance {
+    pub restart_policy: String,
+    pub max_restarts: Option<u32>,
+    pub active_deadline_seconds: Option<u64>,
+    pub termination_grace_seconds: Option<u64>,
+    /// AppWrapper annotations by settings key (see [`APPWRAPPER_ANNOTATIONS`]), values as written.
+    pub appwrapper: BTreeMap<String, String>,
+}
+
+impl Default for FaultTolerance {
+    fn default() -> Self {
+        FaultTolerance {
+            restart_policy: "Never".into(),
+            max_restarts: None,
+            active_deadline_seconds: None,
+            termination_grace_seconds: None,
+            appwrapper: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Security {
+    pub openshift: OpenShiftMode,
+    pub run_as_user: Option<i64>,
+    pub run_as_group: Option<i64>,
+    pub fs_group: Option<i64>,
+}
+
+/// An extra init container (MLBatch `initContainers`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitContainer {
+    pub name: String,
+    pub image: String,
+    pub command: Vec<String>,
+}
+
+/// DeepSpeed's launch mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Launcher {
+    /// `deepspeed --hostfile` over SSH.
+    #[default]
+    Ssh,
+    Torchrun,
+}
+
+/// Framework-specific sizes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FrameworkOptions {
+    pub launcher: Launcher,
+    /// DeepSpeed slots per worker (defaults to processes per pod).
+    pub slots_per_node: Option<u32>,
+    /// MXNet parameter servers.
+    pub servers: Option<u32>,
+}
+
+/// One distributed training job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainingJob {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub framework: Framework,
+    pub backend: Backend,
+    /// Pods (ranks), master included.
+    pub world_size: u32,
+    pub nproc_per_node: NprocPerNode,
+    pub resources: Resources,
+    pub image: Image,
+    pub program: Program,
+    pub code: Code,
+    pub env: Vec<EnvVar>,
+    pub env_from: Vec<EnvFrom>,
+    pub storage: Storage,
+    pub scheduling: Scheduling,
+    pub networking: Networking,
+    pub fault_tolerance: FaultTolerance,
+    pub security: Security,
+    pub init_containers: Vec<InitContainer>,
+    pub options: FrameworkOptions,
+}
+
+impl TrainingJob {
+    /// A job with every default, ready for flags to fill.
+    pub fn new(name: impl Into<String>, framework: Framework) -> Self {
+        TrainingJob {
+            name: name.into(),
+            namespace: None,
+            framework,
+            backend: Backend::Job,
+            world_size: 1,
+            nproc_per_node: NprocPerNode::Auto,
+            resources: Resources {
+                gpu_resource: "nvidia.com/gpu".into(),
+                ..Resources::default()
+            },
+            image: Image {
+                name: default_image(framework).into(),
+                ..Image::default()
+            },
+            program: Program::default(),
+            code: Code::default(),
+            env: Vec::new(),
+            env_from: Vec::new(),
+            storage: Storage::default(),
+            scheduling: Scheduling::default(),
+            networking: Networking::default(),
+            fault_tolerance: FaultTolerance::default(),
+            security: Security::default(),
+            init_containers: Vec::new(),
+            options: FrameworkOptions::default(),
+        }
+    }
+
+    /// Processes per pod, resolved: one per GPU, or 1 without GPUs.
+    pub fn nproc(&self) -> u32 {
+        match self.nproc_per_node {
+            NprocPerNode::Count(n) => n,
+            NprocPerNode::Auto => self.resources.gpus.max(1),
+        }
+    }
+}
+
+/// The image used when none is given: one that has the framework and its launcher.
+pub fn default_image(framework: Framework) -> &'static str {
+    match framework {
+        Framework::PyTorch => "docker.io/pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime",
+        Framework::DeepSpeed => "docker.io/bitnami/deepspeed:0.16.2",
+        Framework::MXNet => "docker.io/bitnami/mxnet:1.9.1",
+    }
+}

@@ -1,0 +1,102 @@
+//! The engine's output must still be valid Kubernetes: every workload kind it handles, mutated under
+//! the default policy, the full policy and with OpenShift adaptation, passes the real schemas
+//! (`validate-manifests`). Also runs the engine on the AdmissionReview objects in `../shared/admission/`.
+
+use std::collections::BTreeMap;
+
+use mltrain_shared::{Engine, Operation, Policy, Request, UserInfo};
+use mltrain_tests::{shared_dir, validate_manifests, yaml_docs};
+use serde_json::Value;
+
+const WORKLOADS: &str = include_str!("../../shared/tests/data/objects/workloads.yaml");
+const FULL_POLICY: &str = include_str!("../../shared/tests/data/policy-full.yaml");
+
+fn create(engine: &Engine, obj: &Value, openshift: bool) -> mltrain_shared::Review {
+    let labels = BTreeMap::new();
+    let user = UserInfo::default();
+    engine.admit(&Request {
+        operation: Operation::Create,
+        object: obj,
+        old_object: None,
+        namespace: "ml-team",
+        namespace_labels: &labels,
+        user: &user,
+        openshift,
+    })
+}
+
+#[test]
+fn mutated_workloads_of_every_kind_pass_the_schemas() {
+    let inputs = yaml_docs(WORKLOADS);
+    assert_eq!(inputs.len(), mltrain_shared::engine::HANDLED_KINDS.len());
+    let mut outputs = Vec::new();
+    for (policy, openshift) in [("", false), (FULL_POLICY, false), (FULL_POLICY, true)] {
+        let engine = Engine::new(Policy::from_yaml(policy).unwrap());
+        for obj in &inputs {
+            let review = create(&engine, obj, openshift);
+            assert!(review.allowed(), "{}: {}", obj["kind"], review.message());
+            let out = review.object.expect("every fixture is mutated");
+            let mut patched = obj.clone();
+            json_patch::patch(&mut patched, &review.patch).unwrap();
+            assert_eq!(patched, out);
+            outputs.push(out);
+        }
+    }
+    let v = validate_manifests(&outputs);
+    assert!(v.ok, "{}", v.output);
+    assert_eq!(
+        v.output.matches("\nOK ").count() + 1,
+        outputs.len(),
+        "{}",
+        v.output
+    );
+}
+
+#[test]
+fn admission_fixture_objects_mutate_into_valid_objects() {
+    let dir = shared_dir().join("admission");
+    let engine = Engine::new(Policy::from_yaml(FULL_POLICY).unwrap());
+    let mut outputs = Vec::new();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("shared/admission") {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        seen += 1;
+        let review: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let req = &review["request"];
+        let obj = &req["object"];
+        let op: Operation = req["operation"].as_str().unwrap().parse().unwrap();
+        let labels = BTreeMap::new();
+        let user = UserInfo {
+            username: req["userInfo"]["username"].as_str().unwrap_or("").into(),
+            groups: serde_json::from_value(req["userInfo"]["groups"].clone()).unwrap_or_default(),
+        };
+        let r = engine.admit(&Request {
+            operation: op,
+            object: obj,
+            old_object: req.get("oldObject").filter(|o| !o.is_null()),
+            namespace: req["namespace"].as_str().unwrap_or(""),
+            namespace_labels: &labels,
+            user: &user,
+            openshift: false,
+        });
+        assert!(r.allowed(), "{}: {}", path.display(), r.message());
+        if op == Operation::Update {
+            assert!(
+                r.patch.0.is_empty(),
+                "{}: UPDATE must not mutate",
+                path.display()
+            );
+        }
+        outputs.push(r.object.unwrap_or_else(|| obj.clone()));
+    }
+    assert!(
+        seen >= 3,
+        "expected the shared admission fixtures in {}",
+        dir.display()
+    );
+    let v = validate_manifests(&outputs);
+    assert!(v.ok, "{}", v.output);
+}
