@@ -1,1 +1,52 @@
-fn main() {}
+//! `kubectl-mltrain`: parse, run one command, map the outcome to an exit code.
+
+mod args;
+mod cli;
+mod cluster;
+mod commands;
+mod error;
+mod output;
+mod resolve;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mltrain_shared::model::Framework;
+
+use crate::cli::{Cli, Command};
+use crate::error::Exit;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return Exit::Refused.into();
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Pytorch(args) => commands::create::run(Framework::PyTorch, args).await,
+        }
+    });
+    match result {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            match &e {
+                error::CommandError::Usage(lines) => {
+                    for l in lines {
+                        eprintln!("error: {l}");
+                    }
+                    eprintln!("\nSee 'kubectl mltrain --help' for usage.");
+                }
+                other => eprintln!("{other}"),
+            }
+            e.exit().into()
+        }
+    }
+}

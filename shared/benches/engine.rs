@@ -37,7 +37,7 @@ fn admit(c: &mut Criterion) {
                     old_object: None,
                     namespace: "ml-team",
                     namespace_labels: &labels,
-                    user: &user,
+                    user: Some(&user),
                     openshift: false,
                 })
             })

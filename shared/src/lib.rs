@@ -11,6 +11,7 @@ pub mod model;
 pub mod names;
 pub mod policy;
 pub mod quantity;
+pub mod render;
 
 pub use engine::{Engine, Operation, Request, Review, UserInfo, Violation};
 pub use policy::{OpenShiftMode, Policy, PolicyError};

@@ -332,7 +332,7 @@ impl Policy {
                 ));
             }
         }
-        for (name, _) in &self.nccl.env {
+        for name in self.nccl.env.keys() {
             names::env_var_name(name).map_err(|p| {
                 invalid(
                     &format!("nccl.env.{name}"),

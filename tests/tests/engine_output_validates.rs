@@ -20,7 +20,7 @@ fn create(engine: &Engine, obj: &Value, openshift: bool) -> mltrain_shared::Revi
         old_object: None,
         namespace: "ml-team",
         namespace_labels: &labels,
-        user: &user,
+        user: Some(&user),
         openshift,
     })
 }
@@ -79,7 +79,7 @@ fn admission_fixture_objects_mutate_into_valid_objects() {
             old_object: req.get("oldObject").filter(|o| !o.is_null()),
             namespace: req["namespace"].as_str().unwrap_or(""),
             namespace_labels: &labels,
-            user: &user,
+            user: Some(&user),
             openshift: false,
         });
         assert!(r.allowed(), "{}: {}", path.display(), r.message());

@@ -63,7 +63,8 @@ pub struct Request<'a> {
     pub old_object: Option<&'a Value>,
     pub namespace: &'a str,
     pub namespace_labels: &'a BTreeMap<String, String>,
-    pub user: &'a UserInfo,
+    /// Who asks; `None` when unknown (the plugin offline), so approval is left to the cluster.
+    pub user: Option<&'a UserInfo>,
     /// Whether OpenShift adaptation is active (the caller resolves `auto`).
     pub openshift: bool,
 }

@@ -188,11 +188,24 @@ pub enum EnvFrom {
     ConfigMap(String),
 }
 
-/// The program: setup commands run in order with `set -e`, then the main program.
+/// What runs after the setup commands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Main {
+    /// The built-in distributed smoke test (no program given).
+    #[default]
+    SmokeTest,
+    /// The trailing `-- PROGRAM ARGS`, each word quoted; a `.py` program runs under the launcher.
+    Command(Vec<String>),
+    /// MLBatch's `mainProgram`: shell text run under the launcher as written (`$VARS` expand).
+    Shell(String),
+    /// Only the setup commands run (MLBatch without `mainProgram`).
+    Nothing,
+}
+
+/// The program: setup commands run in order with `set -e`, then the main part.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Program {
-    /// The trailing `-- PROGRAM ARGS`; empty runs the built-in smoke test.
-    pub command: Vec<String>,
+    pub main: Main,
     pub setup: Vec<String>,
     pub workdir: Option<String>,
 }
@@ -211,9 +224,6 @@ pub struct GitSource {
     pub revision: Option<String>,
     /// A Secret with an SSH key (`ssh-privatekey`) for private repositories.
     pub ssh_secret: Option<String>,
-    /// MLBatch's known_hosts ConfigMap.
-    pub known_hosts_config_map: Option<String>,
-    pub ssh_command: Option<String>,
 }
 
 /// Local files packed into a ConfigMap created with the job.
@@ -226,9 +236,21 @@ pub struct PackedFile {
     pub content: String,
 }
 
+/// MLBatch's `sshGitCloneConfig`: an SSH key Secret and a known_hosts ConfigMap mounted in the training
+/// container, with `GIT_SSH_COMMAND` set, so setup commands can clone private repositories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshClone {
+    pub secret: String,
+    pub config_map: String,
+    pub secret_mount_path: String,
+    pub config_map_mount_path: String,
+    pub ssh_command: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Code {
     pub git: Option<GitSource>,
+    pub ssh_clone: Option<SshClone>,
     pub files: Vec<PackedFile>,
     /// Existing ConfigMaps mounted as code.
     pub config_maps: Vec<String>,
@@ -285,7 +307,8 @@ pub struct Scheduling {
     pub service_account: Option<String>,
     pub labels: Vec<(String, String)>,
     pub annotations: Vec<(String, String)>,
-    /// Autopilot pre-flight health check labels (MLBatch).
+    /// Autopilot health checks (MLBatch): nodes whose `autopilot.ibm.com/<check>` label is `ERR` are
+    /// avoided.
     pub health_checks: Vec<String>,
 }
 

@@ -19,7 +19,7 @@ pub fn create(engine: &Engine, obj: &Value, openshift: bool) -> Review {
         old_object: None,
         namespace: "ml-team",
         namespace_labels: &labels,
-        user: &user,
+        user: Some(&user),
         openshift,
     })
 }

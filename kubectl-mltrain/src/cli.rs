@@ -1,0 +1,382 @@
+//! Command-line types (clap derive). Doc comments here are the help text. kubectl hands argv to the
+//! plugin unparsed, so kubectl's own flags (`-n`, `--context`, `-o`, `--dry-run`) are implemented here
+//! with kubectl's meanings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "Examples:
+  # Check a cluster's GPU networking: 4 pods x 8 GPUs run the built-in all-reduce smoke test
+  kubectl mltrain pytorch --world-size 4 --gpus 8
+
+  # Train: torchrun launches train.py on every rank
+  kubectl mltrain pytorch llama-ft --world-size 4 --gpus 8 --image ghcr.io/acme/train:1.2 -- train.py --epochs 3
+
+  # Preview exactly what the cluster will run (after its admission policy)
+  kubectl mltrain pytorch --world-size 4 --dry-run=client -o yaml
+
+  # An MLBatch pytorchjob-generator settings file, as an AppWrapper
+  kubectl mltrain pytorch -f settings.yaml";
+
+/// Distributed training jobs on Kubernetes, from flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl mltrain",
+    bin_name = "kubectl mltrain",
+    version,
+    after_help = EXAMPLES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a distributed PyTorch job (torchrun).
+    #[command(after_help = EXAMPLES)]
+    Pytorch(Box<CreateArgs>),
+}
+
+/// Output formats, as kubectl names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Yaml,
+    Json,
+    /// `kind.group/name`, one per line.
+    Name,
+}
+
+/// kubectl's dry-run modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DryRun {
+    /// Submit for real.
+    None,
+    /// Render and check locally; nothing is sent.
+    Client,
+    /// Send with dryRun=All: the API server and its webhooks check it, nothing is stored.
+    Server,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OpenShiftArg {
+    Auto,
+    Force,
+    Disabled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AntiAffinityArg {
+    Soft,
+    Hard,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RestartPolicyArg {
+    Never,
+    OnFailure,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// Headless Service + Indexed Job: any cluster.
+    Job,
+    /// JobSet (jobset.x-k8s.io).
+    Jobset,
+    /// Kubeflow PyTorchJob.
+    Pytorchjob,
+    /// MLBatch AppWrapper around a PyTorchJob.
+    Appwrapper,
+    /// Kubeflow MPIJob (DeepSpeed).
+    Mpijob,
+}
+
+/// kubectl's connection and output flags.
+#[derive(Debug, Clone, Args)]
+pub struct KubectlArgs {
+    /// Namespace of the job (default: the kubeconfig context's).
+    #[arg(short = 'n', long, help_heading = "kubectl")]
+    pub namespace: Option<String>,
+    /// The kubeconfig context to use.
+    #[arg(long, help_heading = "kubectl")]
+    pub context: Option<String>,
+    /// Path to the kubeconfig file.
+    #[arg(long, help_heading = "kubectl")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Print the objects instead of a summary.
+    #[arg(short = 'o', long, value_enum, help_heading = "kubectl")]
+    pub output: Option<OutputFormat>,
+    /// none: submit; client: render and check locally, send nothing; server: let the API server check.
+    #[arg(long, value_enum, default_value = "none", default_missing_value = "client", num_args = 0..=1, require_equals = true, help_heading = "kubectl")]
+    pub dry_run: DryRun,
+    /// Field manager for server-side apply.
+    #[arg(long, default_value = "kubectl-mltrain", help_heading = "kubectl")]
+    pub field_manager: String,
+    /// Cluster policy file (default: the mltrain-policy ConfigMap in mltrain-system, if reachable).
+    #[arg(long, help_heading = "kubectl")]
+    pub policy_file: Option<PathBuf>,
+}
+
+/// Everything a create command takes.
+#[derive(Debug, Clone, Args)]
+pub struct CreateArgs {
+    /// Job name (DNS-1035, at most 50 characters); default <framework>-<random>.
+    pub name: Option<String>,
+
+    /// MLBatch pytorchjob-generator settings.yaml; defaults --backend to appwrapper. Flags override it.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub settings: Option<PathBuf>,
+
+    /// What to create.
+    #[arg(long, value_enum, help_heading = "Backend")]
+    pub backend: Option<BackendArg>,
+
+    // ---- size and resources
+    /// Pods (ranks), master included (Bitnami worldSize, MLBatch numPods).
+    #[arg(long, value_name = "N", help_heading = "Size and resources")]
+    pub world_size: Option<u32>,
+    /// Processes per pod: a number, or auto (GPUs per pod, or 1).
+    #[arg(long, value_name = "N|auto", help_heading = "Size and resources")]
+    pub nproc_per_node: Option<String>,
+    /// GPUs per pod.
+    #[arg(long, value_name = "N", help_heading = "Size and resources")]
+    pub gpus: Option<u32>,
+    /// CPU request per pod (e.g. 500m, 8).
+    #[arg(long, value_name = "QUANTITY", help_heading = "Size and resources")]
+    pub cpus: Option<String>,
+    /// Memory request per pod (e.g. 64Gi).
+    #[arg(long, value_name = "QUANTITY", help_heading = "Size and resources")]
+    pub memory: Option<String>,
+    /// CPU limit (default: the request).
+    #[arg(long, value_name = "QUANTITY", help_heading = "Size and resources")]
+    pub cpu_limit: Option<String>,
+    /// GPU limit; must equal --gpus.
+    #[arg(long, value_name = "N", help_heading = "Size and resources")]
+    pub gpu_limit: Option<u32>,
+    /// Memory limit (default: the request).
+    #[arg(long, value_name = "QUANTITY", help_heading = "Size and resources")]
+    pub memory_limit: Option<String>,
+    /// Ephemeral-storage request.
+    #[arg(long, value_name = "QUANTITY", help_heading = "Size and resources")]
+    pub ephemeral_storage: Option<String>,
+    /// Bitnami resource preset; ignored when --cpus/--memory/limits are given.
+    #[arg(long, value_name = "PRESET", value_parser = ["nano", "micro", "small", "medium", "large", "xlarge", "2xlarge"], help_heading = "Size and resources")]
+    pub resources_preset: Option<String>,
+
+    // ---- program
+    /// Command run before the program, in order, stopping at the first failure (repeatable).
+    #[arg(long, value_name = "CMD", help_heading = "Program")]
+    pub setup: Vec<String>,
+    /// Working directory.
+    #[arg(long, value_name = "DIR", help_heading = "Program")]
+    pub workdir: Option<String>,
+    /// Container image.
+    #[arg(long, help_heading = "Program")]
+    pub image: Option<String>,
+    /// Always, IfNotPresent or Never.
+    #[arg(long, value_name = "POLICY", help_heading = "Program")]
+    pub image_pull_policy: Option<String>,
+    /// Secret for pulling the image (repeatable).
+    #[arg(long, value_name = "NAME", help_heading = "Program")]
+    pub image_pull_secret: Vec<String>,
+
+    // ---- code and data
+    /// Clone this repository in an init container; the program runs in it.
+    #[arg(long, value_name = "URL", help_heading = "Code and data")]
+    pub git_repo: Option<String>,
+    /// Branch, tag or commit to check out.
+    #[arg(
+        long,
+        value_name = "REV",
+        requires = "git_repo",
+        help_heading = "Code and data"
+    )]
+    pub git_revision: Option<String>,
+    /// Secret with an SSH key (key ssh-privatekey) for a private repository.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "git_repo",
+        help_heading = "Code and data"
+    )]
+    pub git_ssh_secret: Option<String>,
+    /// Local file or directory to ship in a ConfigMap created with the job (repeatable).
+    #[arg(long, value_name = "PATH", help_heading = "Code and data")]
+    pub from_file: Vec<PathBuf>,
+    /// Existing ConfigMap mounted at /workspace/configmaps/NAME (repeatable).
+    #[arg(long, value_name = "NAME", help_heading = "Code and data")]
+    pub configmap: Vec<String>,
+    /// PersistentVolumeClaim mount CLAIM:MOUNTPATH[:ro] (repeatable).
+    #[arg(long, value_name = "CLAIM:PATH[:ro]", help_heading = "Code and data")]
+    pub volume: Vec<String>,
+    /// Per-pod scratch volume SIZE[:PATH] (default path /workspace/scratch).
+    #[arg(long, value_name = "SIZE[:PATH]", help_heading = "Code and data")]
+    pub scratch: Option<String>,
+    /// StorageClass of the scratch volume.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "scratch",
+        help_heading = "Code and data"
+    )]
+    pub scratch_storage_class: Option<String>,
+    /// Size of /dev/shm (default: from the cluster policy).
+    #[arg(long, value_name = "SIZE", help_heading = "Code and data")]
+    pub shm_size: Option<String>,
+    /// No memory-backed /dev/shm.
+    #[arg(long, help_heading = "Code and data")]
+    pub no_shm: bool,
+
+    // ---- environment
+    /// K=V, K=secret:NAME/KEY or K=configmap:NAME/KEY (repeatable).
+    #[arg(long, value_name = "K=V", help_heading = "Environment")]
+    pub env: Vec<String>,
+    /// Every key of a Secret as variables (repeatable).
+    #[arg(long, value_name = "NAME", help_heading = "Environment")]
+    pub env_from_secret: Vec<String>,
+    /// Every key of a ConfigMap as variables (repeatable).
+    #[arg(long, value_name = "NAME", help_heading = "Environment")]
+    pub env_from_configmap: Vec<String>,
+
+    // ---- scheduling
+    /// Kueue LocalQueue.
+    #[arg(long, value_name = "NAME", help_heading = "Scheduling")]
+    pub queue: Option<String>,
+    /// PriorityClass.
+    #[arg(long, value_name = "NAME", help_heading = "Scheduling")]
+    pub priority: Option<String>,
+    /// Node to avoid (repeatable).
+    #[arg(long, value_name = "HOST", help_heading = "Scheduling")]
+    pub host_ignore: Vec<String>,
+    /// Node label K=V the pods need (repeatable).
+    #[arg(long, value_name = "K=V", help_heading = "Scheduling")]
+    pub node_selector: Vec<String>,
+    /// Tolerate a taint KEY[=VALUE]:EFFECT (repeatable).
+    #[arg(long, value_name = "KEY[=VALUE]:EFFECT", help_heading = "Scheduling")]
+    pub toleration: Vec<String>,
+    /// Spread pods over nodes: soft (preferred) or hard (required).
+    #[arg(long, value_enum, help_heading = "Scheduling")]
+    pub anti_affinity: Option<AntiAffinityArg>,
+    /// Scheduler name.
+    #[arg(long, value_name = "NAME", help_heading = "Scheduling")]
+    pub scheduler: Option<String>,
+    /// ServiceAccount the pods run as.
+    #[arg(long, value_name = "NAME", help_heading = "Scheduling")]
+    pub service_account: Option<String>,
+    /// Label K=V on every object and pod (repeatable).
+    #[arg(long, value_name = "K=V", help_heading = "Scheduling")]
+    pub label: Vec<String>,
+    /// Annotation K=V on every object and pod (repeatable).
+    #[arg(long, value_name = "K=V", help_heading = "Scheduling")]
+    pub annotation: Vec<String>,
+
+    // ---- networking
+    /// Rendezvous port.
+    #[arg(long, value_name = "PORT", help_heading = "Networking")]
+    pub port: Option<u16>,
+    /// RoCE GDR devices per pod (multi-pod GPU jobs).
+    #[arg(long, value_name = "N", help_heading = "Networking")]
+    pub roce_gdr: Option<u32>,
+    /// RoCE GDR resource name.
+    #[arg(long, value_name = "NAME", help_heading = "Networking")]
+    pub roce_gdr_resource: Option<String>,
+    /// Multus network for the pods.
+    #[arg(long, value_name = "NAME", help_heading = "Networking")]
+    pub multi_nic_network: Option<String>,
+    /// ConfigMap of NCCL variables.
+    #[arg(long, value_name = "NAME", help_heading = "Networking")]
+    pub nccl_env_configmap: Option<String>,
+    /// ConfigMap with virtualTopology.xml (sets NCCL_TOPO_FILE).
+    #[arg(long, value_name = "NAME", help_heading = "Networking")]
+    pub topology_configmap: Option<String>,
+
+    // ---- fault tolerance
+    /// Never or OnFailure.
+    #[arg(long, value_enum, help_heading = "Fault tolerance")]
+    pub restart_policy: Option<RestartPolicyArg>,
+    /// Retries of the whole job.
+    #[arg(long, value_name = "N", help_heading = "Fault tolerance")]
+    pub max_restarts: Option<u32>,
+    /// Stop the job after this long (e.g. 12h, 2d).
+    #[arg(long, value_name = "DURATION", help_heading = "Fault tolerance")]
+    pub active_deadline: Option<String>,
+    /// Seconds pods get to stop.
+    #[arg(long, value_name = "SECONDS", help_heading = "Fault tolerance")]
+    pub termination_grace_period: Option<u64>,
+    /// AppWrapper admissionGracePeriodDuration.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        help_heading = "Fault tolerance (AppWrapper)"
+    )]
+    pub admission_grace_period: Option<String>,
+    /// AppWrapper warmupGracePeriodDuration.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        help_heading = "Fault tolerance (AppWrapper)"
+    )]
+    pub warmup_grace_period: Option<String>,
+    /// AppWrapper failureGracePeriodDuration.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        help_heading = "Fault tolerance (AppWrapper)"
+    )]
+    pub failure_grace_period: Option<String>,
+    /// AppWrapper retryPausePeriodDuration.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        help_heading = "Fault tolerance (AppWrapper)"
+    )]
+    pub retry_pause_period: Option<String>,
+    /// AppWrapper retryLimit.
+    #[arg(long, value_name = "N", help_heading = "Fault tolerance (AppWrapper)")]
+    pub retry_limit: Option<u32>,
+    /// AppWrapper forcefulDeletionGracePeriodDuration.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        help_heading = "Fault tolerance (AppWrapper)"
+    )]
+    pub forceful_deletion_grace_period: Option<String>,
+    /// AppWrapper deletionOnFailureGracePeriodDuration.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        help_heading = "Fault tolerance (AppWrapper)"
+    )]
+    pub deletion_on_failure_grace_period: Option<String>,
+    /// AppWrapper successTTLDuration.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        help_heading = "Fault tolerance (AppWrapper)"
+    )]
+    pub success_ttl: Option<String>,
+
+    // ---- security
+    /// Adapt to OpenShift's restricted-v2 SCC: auto (ask the cluster), force, disabled.
+    #[arg(long, value_enum, help_heading = "Security")]
+    pub openshift: Option<OpenShiftArg>,
+    #[arg(long, value_name = "UID", help_heading = "Security")]
+    pub run_as_user: Option<i64>,
+    #[arg(long, value_name = "GID", help_heading = "Security")]
+    pub run_as_group: Option<i64>,
+    #[arg(long, value_name = "GID", help_heading = "Security")]
+    pub fs_group: Option<i64>,
+
+    /// Watch until every rank runs or the job ends.
+    #[arg(long)]
+    pub wait: bool,
+
+    #[command(flatten)]
+    pub kubectl: KubectlArgs,
+
+    /// The program and its arguments (a .py file runs under the launcher); none runs the smoke test.
+    #[arg(last = true, value_name = "PROGRAM [ARGS]")]
+    pub program: Vec<String>,
+}

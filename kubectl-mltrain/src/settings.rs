@@ -1,0 +1,337 @@
+//! MLBatch `pytorchjob-generator` settings files (`-f settings.yaml`): every key the chart documents
+//! (../shared/seeds/003), unknown keys are errors, and the result is the job that generator produces,
+//! except where DESIGN §2a improves on it (durations with `d`, host names validated).
+
+use std::path::Path;
+
+use mltrain_shared::model::{
+    APPWRAPPER_ANNOTATIONS, EnvFrom, EnvValue, EnvVar, Framework, InitContainer, Main, Scratch,
+    SshClone, TrainingJob, VolumeMount,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::CommandError;
+
+/// A scalar that may be written as a number or a string (`numCpusPerPod: 8` or `"500m"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bool(bool),
+}
+
+impl Scalar {
+    fn text(&self) -> String {
+        match self {
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Str(s) => s.clone(),
+            Scalar::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyValue {
+    key: String,
+    value: Scalar,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NameRef {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectKey {
+    name: String,
+    key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvSetting {
+    name: String,
+    value: Option<Scalar>,
+    secret: Option<ObjectKey>,
+    configmap: Option<ObjectKey>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SshGitCloneConfig {
+    secret_name: String,
+    config_map_name: String,
+    secret_mount_path: Option<String>,
+    config_map_mount_path: Option<String>,
+    ssh_cmd: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct VolumeSetting {
+    name: String,
+    claim_name: String,
+    mount_path: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct MountNvme {
+    storage: String,
+    mount_path: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InitContainerSetting {
+    name: String,
+    image: String,
+    #[serde(default)]
+    command: Vec<String>,
+}
+
+/// Every key of the chart's values.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Settings {
+    job_name: Option<String>,
+    namespace: Option<String>,
+    /// Missing: `default-queue`; `null`: no queue label.
+    #[serde(default, deserialize_with = "present")]
+    queue_name: Option<Option<String>>,
+    priority: Option<String>,
+    custom_labels: Option<Vec<KeyValue>>,
+    container_image: Option<String>,
+    image_pull_secrets: Option<Vec<NameRef>>,
+    image_pull_policy: Option<String>,
+    num_pods: Option<u32>,
+    num_cpus_per_pod: Option<Scalar>,
+    num_gpus_per_pod: Option<u32>,
+    total_memory_per_pod: Option<Scalar>,
+    limit_cpus_per_pod: Option<Scalar>,
+    limit_gpus_per_pod: Option<u32>,
+    limit_memory_per_pod: Option<Scalar>,
+    environment_variables: Option<Vec<EnvSetting>>,
+    env_from: Option<Vec<Value>>,
+    ssh_git_clone_config: Option<SshGitCloneConfig>,
+    setup_commands: Option<Vec<String>>,
+    main_program: Option<String>,
+    volumes: Option<Vec<VolumeSetting>>,
+    roce_gdr_res_name: Option<String>,
+    num_roce_gdr: Option<u32>,
+    topology_file_config_map: Option<String>,
+    nccl_gdr_env_config_map: Option<String>,
+    multi_nic_network_name: Option<String>,
+    disable_shared_memory: Option<bool>,
+    #[serde(rename = "mountNVMe")]
+    mount_nvme: Option<MountNvme>,
+    init_containers: Option<Vec<InitContainerSetting>>,
+    autopilot_health_checks: Option<Vec<String>>,
+    host_ignore_list: Option<Vec<String>>,
+    scheduler_name: Option<String>,
+    bypass_coscheduler: Option<bool>,
+    service_account_name: Option<String>,
+    admission_grace_period_duration: Option<Scalar>,
+    warmup_grace_period_duration: Option<Scalar>,
+    failure_grace_period_duration: Option<Scalar>,
+    retry_pause_period_duration: Option<Scalar>,
+    retry_limit: Option<Scalar>,
+    forceful_deletion_grace_period_duration: Option<Scalar>,
+    deletion_on_failure_grace_period_duration: Option<Scalar>,
+    #[serde(rename = "successTTLDuration")]
+    success_ttl_duration: Option<Scalar>,
+    restart_policy: Option<String>,
+    termination_grace_period_seconds: Option<u64>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Ok(Some(Option::deserialize(d)?))
+}
+
+fn bad(path: &Path, message: String) -> CommandError {
+    CommandError::Usage(vec![format!(
+        "-f {:?}: {message}",
+        path.display().to_string()
+    )])
+}
+
+/// Read a settings file into a job (flags are applied on top by the caller).
+pub fn load(path: &Path, framework: Framework) -> Result<TrainingJob, CommandError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| bad(path, format!("cannot read it: {e}")))?;
+    let s: Settings = if text.trim().is_empty() {
+        Settings::default()
+    } else {
+        yaml_serde::from_str::<Option<Settings>>(&text)
+            .map_err(|e| bad(path, format!("{e}; the keys are those of the MLBatch pytorchjob-generator's settings.yaml")))?
+            .unwrap_or_default()
+    };
+    to_job(s, framework).map_err(|m| bad(path, m))
+}
+
+fn to_job(s: Settings, framework: Framework) -> Result<TrainingJob, String> {
+    let name = s
+        .job_name
+        .ok_or("jobName is required: the name of the AppWrapper and the PyTorchJob")?;
+    let mut j = TrainingJob::new(name, framework);
+    j.namespace = s.namespace;
+    j.scheduling.queue = match s.queue_name {
+        None => Some("default-queue".into()),
+        Some(q) => q,
+    };
+    j.scheduling.priority = Some(s.priority.unwrap_or_else(|| "default-priority".into()));
+    for l in s.custom_labels.unwrap_or_default() {
+        j.scheduling.labels.push((l.key, l.value.text()));
+    }
+    j.image.name = s
+        .container_image
+        .ok_or("containerImage is required: the image every pod runs")?;
+    j.image.pull_secrets = s
+        .image_pull_secrets
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    j.image.pull_policy = Some(s.image_pull_policy.unwrap_or_else(|| "IfNotPresent".into()));
+    j.world_size = s.num_pods.unwrap_or(1);
+    let r = &mut j.resources;
+    r.cpus = Some(s.num_cpus_per_pod.map_or("1".into(), |c| c.text()));
+    r.gpus = s.num_gpus_per_pod.unwrap_or(0);
+    r.memory = Some(s.total_memory_per_pod.map_or("1Gi".into(), |m| m.text()));
+    r.cpu_limit = s.limit_cpus_per_pod.map(|c| c.text());
+    r.gpu_limit = s.limit_gpus_per_pod;
+    r.memory_limit = s.limit_memory_per_pod.map(|m| m.text());
+    for e in s.environment_variables.unwrap_or_default() {
+        let value = match (e.value, e.secret, e.configmap) {
+            (Some(v), None, None) => EnvValue::Literal(v.text()),
+            (None, Some(o), None) => EnvValue::Secret {
+                name: o.name,
+                key: o.key,
+            },
+            (None, None, Some(o)) => EnvValue::ConfigMap {
+                name: o.name,
+                key: o.key,
+            },
+            _ => {
+                return Err(format!(
+                    "environmentVariables {}: give exactly one of value, secret or configmap",
+                    e.name
+                ));
+            }
+        };
+        j.env.push(EnvVar {
+            name: e.name,
+            value,
+        });
+    }
+    for (i, f) in s.env_from.unwrap_or_default().into_iter().enumerate() {
+        let name = |k: &str| {
+            f.get(k)
+                .and_then(|r| r.get("name"))
+                .and_then(Value::as_str)
+                .map(String::from)
+        };
+        match (name("configMapRef"), name("secretRef")) {
+            (Some(n), None) => j.env_from.push(EnvFrom::ConfigMap(n)),
+            (None, Some(n)) => j.env_from.push(EnvFrom::Secret(n)),
+            _ => {
+                return Err(format!(
+                    "envFrom[{i}]: expected {{configMapRef: {{name}}}} or {{secretRef: {{name}}}}"
+                ));
+            }
+        }
+    }
+    if let Some(c) = s.ssh_git_clone_config {
+        let keys = c
+            .secret_mount_path
+            .unwrap_or_else(|| "/tmp/.ssh/keys".into());
+        let hosts = c
+            .config_map_mount_path
+            .unwrap_or_else(|| "/tmp/.ssh/hosts".into());
+        let cmd = c.ssh_cmd.unwrap_or_else(|| {
+            format!("ssh -i {keys}/id_rsa -o UserKnownHostsFile={hosts}/known_hosts -vv")
+        });
+        j.code.ssh_clone = Some(SshClone {
+            secret: c.secret_name,
+            config_map: c.config_map_name,
+            secret_mount_path: keys,
+            config_map_mount_path: hosts,
+            ssh_command: cmd,
+        });
+    }
+    j.program.setup = s.setup_commands.unwrap_or_default();
+    j.program.main = match s.main_program {
+        Some(p) => Main::Shell(p),
+        None => Main::Nothing,
+    };
+    for v in s.volumes.unwrap_or_default() {
+        j.storage.volumes.push(VolumeMount {
+            name: Some(v.name),
+            claim: v.claim_name,
+            mount_path: v.mount_path,
+            read_only: false,
+        });
+    }
+    let n = &mut j.networking;
+    if let Some(r) = s.roce_gdr_res_name {
+        n.roce_gdr_resource = r;
+    }
+    n.roce_gdr = s.num_roce_gdr.unwrap_or(0);
+    n.topology_config_map = s.topology_file_config_map;
+    n.nccl_env_config_map = s.nccl_gdr_env_config_map;
+    n.multi_nic_network = s.multi_nic_network_name;
+    j.storage.no_shm = s.disable_shared_memory.unwrap_or(false);
+    if let Some(m) = s.mount_nvme {
+        j.storage.scratch = Some(Scratch {
+            size: m.storage,
+            mount_path: m
+                .mount_path
+                .unwrap_or_else(|| "/workspace/scratch-nvme".into()),
+            storage_class: None,
+        });
+    }
+    for ic in s.init_containers.unwrap_or_default() {
+        j.init_containers.push(InitContainer {
+            name: ic.name,
+            image: ic.image,
+            command: ic.command,
+        });
+    }
+    j.scheduling.health_checks = s.autopilot_health_checks.unwrap_or_default();
+    j.scheduling.host_ignore = s.host_ignore_list.unwrap_or_default();
+    j.scheduling.scheduler = match (s.scheduler_name, s.bypass_coscheduler) {
+        (Some(n), _) => Some(n),
+        (None, Some(true)) => Some("default-scheduler".into()),
+        _ => None,
+    };
+    j.scheduling.service_account = s.service_account_name;
+    let aw = [
+        s.admission_grace_period_duration,
+        s.warmup_grace_period_duration,
+        s.failure_grace_period_duration,
+        s.retry_pause_period_duration,
+        s.retry_limit,
+        s.forceful_deletion_grace_period_duration,
+        s.deletion_on_failure_grace_period_duration,
+        s.success_ttl_duration,
+    ];
+    for (key, value) in APPWRAPPER_ANNOTATIONS.iter().zip(aw) {
+        if let Some(v) = value {
+            j.fault_tolerance
+                .appwrapper
+                .insert(key.to_string(), v.text());
+        }
+    }
+    if let Some(r) = s.restart_policy {
+        j.fault_tolerance.restart_policy = r;
+    }
+    j.fault_tolerance.termination_grace_seconds = s.termination_grace_period_seconds;
+    Ok(j)
+}

@@ -1,0 +1,180 @@
+//! The container's command: setup commands with fail-fast semantics, then the program under the
+//! framework's launcher, or the built-in distributed smoke test when there is no program.
+//!
+//! Rendezvous values come from the environment (`WORLD_SIZE`, `RANK`, `MASTER_ADDR`, `MASTER_PORT`),
+//! which every backend provides (we set them on `job`/`jobset`; the training operator sets them on
+//! PyTorchJob), so one script serves all backends. Shell `${VAR}` is used, not Kubernetes' `$(VAR)`,
+//! so user setup commands with `$(...)` keep their shell meaning.
+
+use crate::model::{Main, TrainingJob};
+
+/// Quote a word for POSIX sh.
+pub fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The distributed smoke test: initialise the process group (NCCL with GPUs, gloo without), all-reduce
+/// a tensor, check the sum, print the bus bandwidth, exit 0. Proves a cluster's GPU networking works.
+pub const SMOKE_TEST: &str = r#"import os, sys, time
+import torch
+import torch.distributed as dist
+gpu = torch.cuda.is_available()
+backend = "nccl" if gpu else "gloo"
+dist.init_process_group(backend)
+rank, world = dist.get_rank(), dist.get_world_size()
+local = int(os.environ.get("LOCAL_RANK", "0"))
+dev = torch.device("cuda", local) if gpu else torch.device("cpu")
+if gpu:
+    torch.cuda.set_device(dev)
+n = (256 << 20) // 4 if gpu else (16 << 20) // 4
+x = torch.ones(n, dtype=torch.float32, device=dev)
+dist.all_reduce(x)
+if gpu:
+    torch.cuda.synchronize()
+ok = bool((x == world).all().item())
+iters = 5
+t = time.perf_counter()
+for _ in range(iters):
+    dist.all_reduce(x)
+if gpu:
+    torch.cuda.synchronize()
+dt = (time.perf_counter() - t) / iters
+busbw = (n * 4) * 2 * (world - 1) / world / dt / 1e9
+verdict = "ok" if ok else "WRONG SUM"
+if rank == 0:
+    print(f"mltrain smoke test: world={world} backend={backend} allreduce={verdict} busbw={busbw:.2f} GB/s", flush=True)
+dist.destroy_process_group()
+sys.exit(0 if ok else 1)
+"#;
+
+/// torchrun's rendezvous flags, read from the environment at run time.
+pub fn torchrun_args(nproc: u32) -> Vec<String> {
+    vec![
+        "--nnodes=${WORLD_SIZE}".into(),
+        "--node_rank=${RANK}".into(),
+        format!("--nproc_per_node={nproc}"),
+        "--master_addr=${MASTER_ADDR}".into(),
+        "--master_port=${MASTER_PORT}".into(),
+    ]
+}
+
+/// Quote for the script, keeping our own `${VAR}` references live.
+fn word(s: &str) -> String {
+    if s.starts_with("--") && s.contains("${") {
+        format!("\"{s}\"")
+    } else {
+        sh_quote(s)
+    }
+}
+
+/// The whole script: `set -e`, the working directory, setup commands in order, then `exec` of
+/// `launcher` + program (the launcher is omitted for non-Python programs, which run as given).
+pub fn script(job: &TrainingJob, launcher: &[String], default_workdir: Option<&str>) -> String {
+    let mut s = String::from("set -e\n");
+    if let Some(dir) = job.program.workdir.as_deref().or(default_workdir) {
+        s += &format!("cd {}\n", sh_quote(dir));
+    }
+    for cmd in &job.program.setup {
+        s += cmd;
+        s.push('\n');
+    }
+    let mut words: Vec<String> = Vec::new();
+    match &job.program.main {
+        Main::SmokeTest => {
+            words.extend(launcher.iter().map(|w| word(w)));
+            words.push("--no-python".into());
+            words.extend(["python3", "-c"].map(String::from));
+            words.push(sh_quote(SMOKE_TEST));
+        }
+        Main::Command(cmd) if cmd.first().is_some_and(|c| c.ends_with(".py")) => {
+            words.extend(launcher.iter().map(|w| word(w)));
+            words.extend(cmd.iter().map(|w| sh_quote(w)));
+        }
+        Main::Command(cmd) => words.extend(cmd.iter().map(|w| sh_quote(w))),
+        Main::Shell(text) => {
+            words.extend(launcher.iter().map(|w| word(w)));
+            words.push(text.clone());
+        }
+        Main::Nothing => {}
+    }
+    if !words.is_empty() {
+        s += "exec ";
+        s += &words.join(" ");
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Framework, Main, TrainingJob};
+
+    #[test]
+    fn quoting_survives_the_shell() {
+        assert_eq!(sh_quote("train.py"), "train.py");
+        assert_eq!(sh_quote("a b"), "'a b'");
+        assert_eq!(sh_quote("it's"), r"'it'\''s'");
+        assert_eq!(sh_quote(""), "''");
+        assert_eq!(sh_quote("--lr=0.1,0.2"), "--lr=0.1,0.2");
+    }
+
+    #[test]
+    fn python_programs_run_under_the_launcher() {
+        let mut j = TrainingJob::new("j", Framework::PyTorch);
+        j.program.main = Main::Command(vec!["train.py".into(), "--epochs".into(), "3".into()]);
+        j.program.setup = vec!["pip install -r requirements.txt".into()];
+        j.program.workdir = Some("/work dir".into());
+        let launcher: Vec<String> = ["torchrun".to_string()]
+            .into_iter()
+            .chain(torchrun_args(8))
+            .collect();
+        assert_eq!(
+            script(&j, &launcher, None),
+            "set -e\ncd '/work dir'\npip install -r requirements.txt\nexec torchrun \"--nnodes=${WORLD_SIZE}\" \"--node_rank=${RANK}\" --nproc_per_node=8 \"--master_addr=${MASTER_ADDR}\" \"--master_port=${MASTER_PORT}\" train.py --epochs 3\n"
+        );
+    }
+
+    #[test]
+    fn other_programs_run_as_given() {
+        let mut j = TrainingJob::new("j", Framework::PyTorch);
+        j.program.main = Main::Command(vec!["bash".into(), "-c".into(), "echo $RANK".into()]);
+        assert_eq!(
+            script(&j, &["torchrun".into()], None),
+            "set -e\nexec bash -c 'echo $RANK'\n"
+        );
+    }
+
+    #[test]
+    fn mlbatch_main_program_is_shell_text_and_setup_only_elides_the_launcher() {
+        let mut j = TrainingJob::new("j", Framework::PyTorch);
+        j.program.main = Main::Shell("train.py --out $OUT".into());
+        assert!(
+            script(&j, &["torchrun".into()], None).ends_with("exec torchrun train.py --out $OUT\n")
+        );
+        j.program.main = Main::Nothing;
+        j.program.setup = vec!["echo hi".into()];
+        assert_eq!(script(&j, &["torchrun".into()], None), "set -e\necho hi\n");
+    }
+
+    #[test]
+    fn no_program_runs_the_smoke_test() {
+        let j = TrainingJob::new("j", Framework::PyTorch);
+        let s = script(&j, &["torchrun".into()], None);
+        assert!(
+            s.starts_with("set -e\nexec torchrun --no-python python3 -c 'import os"),
+            "{s}"
+        );
+        assert!(s.contains("dist.all_reduce(x)"));
+        assert!(
+            !SMOKE_TEST.contains('\''),
+            "the script must need no shell escaping"
+        );
+    }
+}
