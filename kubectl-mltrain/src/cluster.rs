@@ -336,9 +336,9 @@ mod tests {
             msg.contains("rolled back what this call created: deleted service/j"),
             "{msg}"
         );
-        assert_eq!(
-            seen.last().unwrap(),
-            "DELETE /api/v1/namespaces/ml-team/services/j"
+        assert!(
+            seen.last().unwrap().starts_with("DELETE /api/v1/namespaces/ml-team/services/j"),
+            "{seen:?}"
         );
     }
 
