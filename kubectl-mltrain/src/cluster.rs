@@ -337,7 +337,9 @@ mod tests {
             "{msg}"
         );
         assert!(
-            seen.last().unwrap().starts_with("DELETE /api/v1/namespaces/ml-team/services/j"),
+            seen.last()
+                .unwrap()
+                .starts_with("DELETE /api/v1/namespaces/ml-team/services/j"),
             "{seen:?}"
         );
     }

@@ -104,8 +104,11 @@ pub struct Review {
     pub object: Option<Value>,
     /// The RFC 6902 patch from the request's object to `object`; empty when nothing changed.
     pub patch: json_patch::Patch,
-    /// Allowed but worth saying; each under 120 characters, as admission warnings must be.
+    /// Allowed but worth saying; each under 120 characters, as admission warnings must be. The first
+    /// [`Review::mutation_warnings`] come from defaulting, the rest from validation, so a mutating and a
+    /// validating webhook can each send their own without showing the user the same line twice.
     pub warnings: Vec<String>,
+    pub mutation_warnings: usize,
     /// Every reason to refuse, all at once.
     pub violations: Vec<Violation>,
 }
@@ -113,6 +116,16 @@ pub struct Review {
 impl Review {
     pub fn allowed(&self) -> bool {
         self.violations.is_empty()
+    }
+
+    /// Warnings about what defaulting did.
+    pub fn defaulting_warnings(&self) -> &[String] {
+        &self.warnings[..self.mutation_warnings.min(self.warnings.len())]
+    }
+
+    /// Warnings about what validation found.
+    pub fn validation_warnings(&self) -> &[String] {
+        &self.warnings[self.mutation_warnings.min(self.warnings.len())..]
     }
 
     /// The refusal message: every violation, one a line.
@@ -194,6 +207,7 @@ impl Engine {
             Operation::Create => {
                 let mut obj = req.object.clone();
                 let found = self.mutate(&mut obj, req, &mut warnings);
+                let mutation_warnings = warnings.len();
                 let violations = self.validate(&obj, &found, req, &mut warnings);
                 let patch = json_patch::diff(req.object, &obj);
                 let changed = !patch.0.is_empty();
@@ -201,6 +215,7 @@ impl Engine {
                     object: changed.then_some(obj),
                     patch,
                     warnings,
+                    mutation_warnings,
                     violations,
                 }
             }
