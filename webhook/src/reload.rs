@@ -1,0 +1,83 @@
+//! Hot reload of the certificate and the policy. Kubernetes updates mounted Secrets and ConfigMaps by
+//! swapping a `..data` symlink, which inotify on the file itself misses; polling the content through
+//! the path sees every update. A file that does not load is logged and the old one kept.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mltrain_shared::{Engine, Policy};
+
+use crate::state::State;
+use crate::tls::{self, Certificate};
+
+/// Read a policy file into an engine.
+pub fn load_policy(path: Option<&Path>) -> Result<Engine, String> {
+    let text = match path {
+        Some(p) => {
+            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?
+        }
+        None => String::new(),
+    };
+    let policy = Policy::from_yaml(&text).map_err(|e| e.to_string())?;
+    Ok(Engine::new(policy))
+}
+
+fn read_all(paths: &[&Path]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for p in paths {
+        out.extend(std::fs::read(p).ok()?);
+        out.push(0);
+    }
+    Some(out)
+}
+
+/// Watch the files until the process ends.
+pub async fn watch(
+    state: Arc<State>,
+    cert: Arc<Certificate>,
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    policy_file: Option<PathBuf>,
+    every: Duration,
+) {
+    let mut last_tls = read_all(&[&cert_file, &key_file]);
+    let mut last_policy = policy_file.as_deref().and_then(|p| read_all(&[p]));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = read_all(&[&cert_file, &key_file]);
+        if now.is_some() && now != last_tls {
+            last_tls = now;
+            match tls::load(&cert_file, &key_file) {
+                Ok(key) => {
+                    cert.replace(key);
+                    state.metrics.reload("certificate", "success");
+                    tracing::info!(file = %cert_file.display(), "certificate reloaded");
+                }
+                Err(e) => {
+                    state.metrics.reload("certificate", "failure");
+                    tracing::error!(error = %e, "new certificate does not load; keeping the old one");
+                }
+            }
+        }
+        if let Some(p) = &policy_file {
+            let now = read_all(&[p]);
+            if now.is_some() && now != last_policy {
+                last_policy = now;
+                match load_policy(Some(p)) {
+                    Ok(engine) => {
+                        state.set_engine(engine);
+                        state.metrics.reload("policy", "success");
+                        tracing::info!(file = %p.display(), "policy reloaded");
+                    }
+                    Err(e) => {
+                        state.metrics.reload("policy", "failure");
+                        tracing::error!(error = %e, "new policy does not load; keeping the old one");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! AdmissionReview `admission.k8s.io/v1`: parsing what kube-apiserver sends, and building the answer
+//! only through methods, so a response without the request's uid, or a patch without its type, cannot
+//! be made. Reference:
+//! <https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#request>.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thiserror::Error;
+
+pub const API_VERSION: &str = "admission.k8s.io/v1";
+pub const KIND: &str = "AdmissionReview";
+
+/// Why a body is not an AdmissionReview we can answer (HTTP 400).
+#[derive(Debug, Error)]
+pub enum ReviewError {
+    #[error("the body is not JSON of an AdmissionReview: {0}")]
+    Json(String),
+    #[error(
+        "apiVersion {0:?} is not supported; send admission.k8s.io/v1 (admissionReviewVersions: [v1])"
+    )]
+    Version(String),
+    #[error("the body has no apiVersion; send an admission.k8s.io/v1 AdmissionReview")]
+    NoVersion,
+    #[error("kind {0:?} is not AdmissionReview")]
+    Kind(String),
+    #[error("the AdmissionReview has no request")]
+    NoRequest,
+    #[error("request.uid is empty")]
+    NoUid,
+    #[error("request.operation {0:?} is not CREATE, UPDATE, DELETE or CONNECT")]
+    Operation(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    request: Option<Request>,
+}
+
+/// The parts of `request.kind` the webhook reads.
+#[derive(Debug, Default, Deserialize)]
+pub struct Gvk {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub kind: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct User {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// The request, with the objects kept as JSON (the engine works on JSON; see shared::engine::json).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Request {
+    pub uid: String,
+    #[serde(default)]
+    pub kind: Gvk,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub operation: String,
+    #[serde(default)]
+    pub user_info: User,
+    #[serde(default)]
+    pub object: Option<Value>,
+    #[serde(default)]
+    pub old_object: Option<Value>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+    #[serde(default)]
+    pub sub_resource: Option<String>,
+}
+
+impl Request {
+    /// Parse and check a body.
+    pub fn parse(body: &[u8]) -> Result<Request, ReviewError> {
+        let env: Envelope =
+            serde_json::from_slice(body).map_err(|e| ReviewError::Json(e.to_string()))?;
+        if env.api_version.is_empty() {
+            return Err(ReviewError::NoVersion);
+        }
+        if env.api_version != API_VERSION {
+            return Err(ReviewError::Version(env.api_version));
+        }
+        if env.kind != KIND {
+            return Err(ReviewError::Kind(env.kind));
+        }
+        let req = env.request.ok_or(ReviewError::NoRequest)?;
+        if req.uid.is_empty() {
+            return Err(ReviewError::NoUid);
+        }
+        if !matches!(
+            req.operation.as_str(),
+            "CREATE" | "UPDATE" | "DELETE" | "CONNECT"
+        ) {
+            return Err(ReviewError::Operation(req.operation));
+        }
+        Ok(req)
+    }
+
+    /// The object's name for logs: `name`, else `generateName` + `*`.
+    pub fn display_name(&self) -> String {
+        if let Some(n) = self.name.as_deref().filter(|n| !n.is_empty()) {
+            return n.to_string();
+        }
+        self.object
+            .as_ref()
+            .and_then(|o| o.pointer("/metadata/generateName"))
+            .and_then(Value::as_str)
+            .map(|g| format!("{g}*"))
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Status {
+    code: u16,
+    reason: &'static str,
+    message: String,
+}
+
+/// The answer to one request.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Response {
+    uid: String,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<Status>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Outgoing<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    response: &'a Response,
+}
+
+impl Response {
+    pub fn allow(req: &Request) -> Self {
+        Response {
+            uid: req.uid.clone(),
+            allowed: true,
+            patch_type: None,
+            patch: None,
+            status: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Refuse with HTTP-style 403 and the engine's message.
+    pub fn deny(req: &Request, message: String) -> Self {
+        Response {
+            allowed: false,
+            status: Some(Status {
+                code: 403,
+                reason: "Forbidden",
+                message,
+            }),
+            ..Response::allow(req)
+        }
+    }
+
+    /// Attach a JSON Patch; an empty one is left out, as the API expects.
+    pub fn with_patch(mut self, patch: &json_patch::Patch) -> Self {
+        if !patch.0.is_empty() {
+            let bytes = serde_json::to_vec(patch).unwrap_or_default();
+            self.patch = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+            self.patch_type = Some("JSONPatch");
+        }
+        self
+    }
+
+    pub fn with_warnings(mut self, warnings: &[String]) -> Self {
+        self.warnings.extend_from_slice(warnings);
+        self
+    }
+
+    pub fn allowed(&self) -> bool {
+        self.allowed
+    }
+
+    /// Size of the base64 patch, for the log line.
+    pub fn patch_len(&self) -> usize {
+        self.patch.as_ref().map_or(0, String::len)
+    }
+
+    /// The whole AdmissionReview to send back.
+    pub fn to_body(&self) -> Vec<u8> {
+        serde_json::to_vec(&Outgoing {
+            api_version: API_VERSION,
+            kind: KIND,
+            response: self,
+        })
+        .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(v: Value) -> Vec<u8> {
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn parses_the_shared_fixture_shape() {
+        let r = Request::parse(&body(json!({"apiVersion": API_VERSION, "kind": KIND, "request": {
+            "uid": "u1", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "name": "", "namespace": "ml",
+            "operation": "CREATE", "userInfo": {"username": "a", "groups": ["g"]},
+            "object": {"metadata": {"generateName": "x-"}}, "oldObject": null, "dryRun": false}})))
+        .unwrap();
+        assert_eq!(r.uid, "u1");
+        assert_eq!(r.kind.kind, "Pod");
+        assert_eq!(r.display_name(), "x-*");
+        assert!(r.old_object.is_none());
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_v1_review() {
+        let cases = [
+            (
+                json!({"apiVersion": "admission.k8s.io/v1beta1", "kind": KIND}),
+                "admission.k8s.io/v1beta1",
+            ),
+            (
+                json!({"apiVersion": API_VERSION, "kind": "Pod"}),
+                "is not AdmissionReview",
+            ),
+            (
+                json!({"apiVersion": API_VERSION, "kind": KIND}),
+                "has no request",
+            ),
+            (
+                json!({"apiVersion": API_VERSION, "kind": KIND, "request": {"uid": "", "operation": "CREATE"}}),
+                "uid is empty",
+            ),
+            (
+                json!({"apiVersion": API_VERSION, "kind": KIND, "request": {"uid": "u", "operation": "PATCH"}}),
+                "\"PATCH\"",
+            ),
+            (json!([1, 2]), "not JSON of an AdmissionReview"),
+        ];
+        for (v, want) in cases {
+            let e = Request::parse(&body(v)).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+    }
+
+    #[test]
+    fn responses_echo_the_uid_and_carry_patches_only_when_needed() {
+        let req = Request::parse(&body(json!({"apiVersion": API_VERSION, "kind": KIND, "request": {"uid": "u9", "operation": "CREATE"}}))).unwrap();
+        let empty: Value = serde_json::from_slice(
+            &Response::allow(&req)
+                .with_patch(&json_patch::Patch(vec![]))
+                .to_body(),
+        )
+        .unwrap();
+        assert_eq!(
+            empty,
+            json!({"apiVersion": API_VERSION, "kind": KIND, "response": {"uid": "u9", "allowed": true}})
+        );
+        let denied: Value =
+            serde_json::from_slice(&Response::deny(&req, "no".into()).to_body()).unwrap();
+        assert_eq!(
+            denied["response"]["status"],
+            json!({"code": 403, "reason": "Forbidden", "message": "no"})
+        );
+        let patch: json_patch::Patch =
+            serde_json::from_value(json!([{"op": "add", "path": "/a", "value": 1}])).unwrap();
+        let patched: Value =
+            serde_json::from_slice(&Response::allow(&req).with_patch(&patch).to_body()).unwrap();
+        assert_eq!(patched["response"]["patchType"], "JSONPatch");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(patched["response"]["patch"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&decoded).unwrap(),
+            json!([{"op": "add", "path": "/a", "value": 1}])
+        );
+    }
+}
