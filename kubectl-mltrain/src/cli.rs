@@ -75,7 +75,9 @@ pub enum AntiAffinityArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RestartPolicyArg {
+    #[value(name = "Never", alias = "never")]
     Never,
+    #[value(name = "OnFailure", alias = "on-failure", alias = "onfailure")]
     OnFailure,
 }
 

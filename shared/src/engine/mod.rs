@@ -347,7 +347,7 @@ impl Engine {
             hosts::validate(pod, &mut cx, &mut out);
             nccl::validate(pod, &cx, &mut out);
             resources::validate(pod, &cx, &mut out);
-            security::validate(pod, &cx, &mut out);
+            security::validate(pod, &mut cx, &mut out);
         }
         out
     }

@@ -2,7 +2,7 @@
 //! RoCE GDR where it cannot work (one pod, or a container without GPUs).
 //!
 //! A variable, mount or resource the user set always wins: the policy only fills gaps. `IPC_LOCK` (needed
-//! to pin RDMA memory) is outside Pod Security "restricted", so adding it is announced as a warning.
+//! to pin RDMA memory) is outside Pod Security "restricted"; validation warns wherever it is present.
 
 use serde_json::{Map, Value, json};
 
@@ -36,7 +36,6 @@ pub fn mutate(pod: &mut Map<String, Value>, cx: &mut Cx) {
         .as_ref()
         .map(|_| free_volume_name(spec, "mltrain-topology"));
     let mut mounted_topology = false;
-    let mut added_ipc_lock = false;
     let gpu_resources = &cx.policy.resources.gpu_resources;
     if let Some(cs) = spec.get_mut("containers").and_then(Value::as_array_mut) {
         for c in cs.iter_mut() {
@@ -80,7 +79,7 @@ pub fn mutate(pod: &mut Map<String, Value>, cx: &mut Cx) {
                 }
             }
             if n.roce_gdr.count > 0 && add_roce(c, &n.roce_gdr.resource, n.roce_gdr.count) {
-                added_ipc_lock |= add_ipc_lock(c);
+                add_ipc_lock(c);
             }
         }
     }
@@ -89,9 +88,6 @@ pub fn mutate(pod: &mut Map<String, Value>, cx: &mut Cx) {
         && let Some(vs) = child_arr(spec, "volumes")
     {
         vs.push(json!({"name": vol, "configMap": {"name": cm}}));
-    }
-    if added_ipc_lock {
-        cx.warn("added IPC_LOCK for RoCE GDR; it is outside Pod Security restricted");
     }
 }
 

@@ -165,7 +165,7 @@ fn adapt_openshift(spec: &mut Map<String, Value>, cx: &mut Cx) {
     }
 }
 
-pub fn validate(pod: &Value, cx: &Cx, out: &mut Vec<Violation>) {
+pub fn validate(pod: &Value, cx: &mut Cx, out: &mut Vec<Violation>) {
     let Some(spec) = pod.get("spec") else { return };
     let sec = &cx.policy.security;
     let spec_path = cx.path.key("spec");
@@ -178,6 +178,19 @@ pub fn validate(pod: &Value, cx: &Cx, out: &mut Vec<Violation>) {
                 ));
             }
         }
+    }
+    let ipc_lock = super::json::containers(spec).any(|(_, _, c)| {
+        c.pointer("/securityContext/capabilities/add")
+            .and_then(Value::as_array)
+            .is_some_and(|a| {
+                a.iter()
+                    .any(|v| matches!(v.as_str(), Some("IPC_LOCK" | "CAP_IPC_LOCK")))
+            })
+    });
+    if ipc_lock {
+        cx.warn(
+            "IPC_LOCK (for RDMA) is outside Pod Security restricted; the namespace needs baseline",
+        );
     }
     if !sec.allow_privileged {
         for (field, i, c) in super::json::containers(spec) {
