@@ -141,6 +141,7 @@ proptest! {
         let obj = wrap(kind, tpl);
         let review = common::create(&engine, &obj, openshift);
         let readmit = |o: &Value| common::create(&engine, o, openshift);
-        common::assert_patch_and_idempotence(&obj, &review, &readmit, &format!("kind {kind}, policy {policy}"));
+        let full = common::full_copy(&engine, &obj, openshift);
+        common::assert_patch_and_idempotence(&obj, &review, &full, &readmit, &format!("kind {kind}, policy {policy}"));
     }
 }

@@ -1,6 +1,9 @@
 //! `mltrain-webhook`: install the crypto provider, read the flags, start logging, run.
 
 use clap::Parser;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use mltrain_webhook::config::{Args, Config, LogFormat};
 
 #[tokio::main]

@@ -194,7 +194,7 @@ fn preview(
         if !review.allowed() {
             refusals.push(format!("{}: {}", output::name_of(&obj), review.message()));
         }
-        out.push(review.object.unwrap_or(obj));
+        out.push(review.mutated(&obj));
     }
     let approval = &a.engine.policy().priority.approval.classes;
     if let Some(p) = &job.scheduling.priority

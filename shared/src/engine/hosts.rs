@@ -72,31 +72,33 @@ fn add_not_in(exprs: &mut Vec<Value>, key: &str, values: &[String]) {
 
 pub fn validate(pod: &Value, cx: &mut Cx, out: &mut Vec<Violation>) {
     let max = cx.policy.hosts.max_entries;
-    let spec_path = cx.path.key("spec");
+    let spec_path = || cx.path.key("spec");
     let spec = pod.get("spec").unwrap_or(&Value::Null);
     if let Some(node) = spec.get("nodeName").and_then(Value::as_str)
         && cx.facts.host_ignore.iter().any(|h| h == node)
     {
         out.push(Violation::new(
-            spec_path.key("nodeName"),
+            spec_path().key("nodeName"),
             format!("nodeName {node:?} is on the host ignore list (a faulty node); remove nodeName and let the scheduler pick a healthy node"),
         ));
     }
     let terms = spec
         .pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
         .and_then(Value::as_array);
-    let terms_path = spec_path
-        .key("affinity")
-        .key("nodeAffinity")
-        .key("requiredDuringSchedulingIgnoredDuringExecution")
-        .key("nodeSelectorTerms");
+    let terms_path = || {
+        spec_path()
+            .key("affinity")
+            .key("nodeAffinity")
+            .key("requiredDuringSchedulingIgnoredDuringExecution")
+            .key("nodeSelectorTerms")
+    };
     for (t, term) in terms.into_iter().flatten().enumerate() {
         let exprs = term.get("matchExpressions").and_then(Value::as_array);
         for (e, expr) in exprs.into_iter().flatten().enumerate() {
             if expr.get("key").and_then(Value::as_str) != Some(HOSTNAME_KEY) {
                 continue;
             }
-            let path = terms_path
+            let path = terms_path()
                 .index(t)
                 .key("matchExpressions")
                 .index(e)

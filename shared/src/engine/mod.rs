@@ -19,7 +19,7 @@ pub mod workload;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
 use crate::policy::Policy;
 use facts::PodFacts;
@@ -100,9 +100,7 @@ impl fmt::Display for Violation {
 /// What the engine decided.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Review {
-    /// The mutated object, when the engine changed anything.
-    pub object: Option<Value>,
-    /// The RFC 6902 patch from the request's object to `object`; empty when nothing changed.
+    /// The RFC 6902 patch from the request's object to the mutated object; empty when nothing changed.
     pub patch: json_patch::Patch,
     /// Allowed but worth saying; each under 120 characters, as admission warnings must be. The first
     /// [`Review::mutation_warnings`] come from defaulting, the rest from validation, so a mutating and a
@@ -116,6 +114,17 @@ pub struct Review {
 impl Review {
     pub fn allowed(&self) -> bool {
         self.violations.is_empty()
+    }
+
+    /// The mutated object: the request's object with the patch applied.
+    pub fn mutated(&self, input: &Value) -> Value {
+        let mut out = input.clone();
+        // The patch was computed from `input`, so it applies; should it not (an engine bug), the
+        // unchanged input is the safe answer.
+        if !self.patch.0.is_empty() && json_patch::patch(&mut out, &self.patch).is_err() {
+            return input.clone();
+        }
+        out
     }
 
     /// Warnings about what defaulting did.
@@ -188,6 +197,8 @@ pub struct Engine {
     policy: Policy,
 }
 
+type Found = Vec<(workload::Template, PodFacts)>;
+
 impl Engine {
     pub fn new(policy: Policy) -> Self {
         Engine { policy }
@@ -205,14 +216,18 @@ impl Engine {
         let mut warnings = Vec::new();
         match req.operation {
             Operation::Create => {
-                let mut obj = req.object.clone();
-                let found = self.mutate(&mut obj, req, &mut warnings);
+                let found = self.survey(req.object);
+                let mut pods = self.mutate_templates(req.object, &found, req, &mut warnings);
                 let mutation_warnings = warnings.len();
-                let violations = self.validate(&obj, &found, req, &mut warnings);
-                let patch = json_patch::diff(req.object, &obj);
-                let changed = !patch.0.is_empty();
+                let mut violations = Vec::new();
+                self.validate_sites(req.object, &found, req, &mut warnings, &mut violations);
+                for ((t, facts), pod) in found.iter().zip(&pods) {
+                    if let Some(pod) = pod {
+                        self.validate_template(pod, t, facts, req, &mut warnings, &mut violations);
+                    }
+                }
+                let patch = template_patch(req.object, &found, &mut pods);
                 Review {
-                    object: changed.then_some(obj),
                     patch,
                     warnings,
                     mutation_warnings,
@@ -239,7 +254,7 @@ impl Engine {
     }
 
     /// Every template and its facts, gathered before any change.
-    fn survey(&self, obj: &Value) -> Vec<(workload::Template, PodFacts)> {
+    fn survey(&self, obj: &Value) -> Found {
         let mut found = Vec::new();
         workload::templates(obj, &FieldPath::root(), &[], &mut found);
         found
@@ -251,35 +266,79 @@ impl Engine {
             .collect()
     }
 
-    fn mutate(
+    /// Apply the rules to a copy of what they may change in each template: `spec` and
+    /// `metadata.annotations` (with `ownerReferences`, which approval reads). Copying only these keeps
+    /// the large parts of a Pod (`managedFields`, `status`) out of the hot path.
+    fn mutate_templates(
         &self,
-        obj: &mut Value,
+        obj: &Value,
+        found: &Found,
         req: &Request<'_>,
         warnings: &mut Vec<String>,
-    ) -> Vec<(workload::Template, PodFacts)> {
-        let found = self.survey(obj);
+    ) -> Vec<Option<Value>> {
+        found
+            .iter()
+            .map(|(t, facts)| {
+                let orig = obj.pointer(t.path.pointer()).filter(|v| v.is_object())?;
+                let mut meta = Map::new();
+                for key in ["annotations", "ownerReferences"] {
+                    if let Some(v) = orig.get("metadata").and_then(|m| m.get(key)) {
+                        meta.insert(key.into(), v.clone());
+                    }
+                }
+                let mut pod = Map::new();
+                pod.insert("metadata".into(), Value::Object(meta));
+                if let Some(spec) = orig.get("spec") {
+                    pod.insert("spec".into(), spec.clone());
+                }
+                self.apply_rules(&mut pod, t, facts, req, warnings);
+                Some(Value::Object(pod))
+            })
+            .collect()
+    }
+
+    fn apply_rules(
+        &self,
+        pod: &mut Map<String, Value>,
+        t: &workload::Template,
+        facts: &PodFacts,
+        req: &Request<'_>,
+        warnings: &mut Vec<String>,
+    ) {
+        let mut cx = Cx {
+            policy: &self.policy,
+            request: req,
+            facts,
+            path: &t.path,
+            openshift: req.openshift,
+            warnings,
+        };
+        security::mutate(pod, &mut cx);
+        shm::mutate(pod, &mut cx);
+        nccl::mutate(pod, &mut cx);
+        hosts::mutate(pod, &mut cx);
+        priority::mutate(pod, &mut cx);
+    }
+
+    /// The plain way to mutate: the rules applied in place to a full copy of the object. The engine
+    /// does not use it; tests compare it with `input + patch` to check the subtree patch independently.
+    #[doc(hidden)]
+    pub fn mutate_full_copy(&self, req: &Request<'_>) -> Value {
+        let mut obj = req.object.clone();
+        if req.operation != Operation::Create || !is_handled(req.object) {
+            return obj;
+        }
+        let found = self.survey(req.object);
+        let mut warnings = Vec::new();
         for (t, facts) in &found {
-            let Some(pod) = obj
+            if let Some(pod) = obj
                 .pointer_mut(t.path.pointer())
                 .and_then(Value::as_object_mut)
-            else {
-                continue;
-            };
-            let mut cx = Cx {
-                policy: &self.policy,
-                request: req,
-                facts,
-                path: &t.path,
-                openshift: req.openshift,
-                warnings,
-            };
-            security::mutate(pod, &mut cx);
-            shm::mutate(pod, &mut cx);
-            nccl::mutate(pod, &mut cx);
-            hosts::mutate(pod, &mut cx);
-            priority::mutate(pod, &mut cx);
+            {
+                self.apply_rules(pod, t, facts, req, &mut warnings);
+            }
         }
-        found
+        obj
     }
 
     fn validate_object(
@@ -289,18 +348,25 @@ impl Engine {
         warnings: &mut Vec<String>,
     ) -> Vec<Violation> {
         let found = self.survey(obj);
-        self.validate(obj, &found, req, warnings)
+        let mut out = Vec::new();
+        self.validate_sites(obj, &found, req, warnings, &mut out);
+        for (t, facts) in &found {
+            if let Some(pod) = obj.pointer(t.path.pointer()) {
+                self.validate_template(pod, t, facts, req, warnings, &mut out);
+            }
+        }
+        out
     }
 
-    fn validate(
+    /// Checks of metadata: the object, every embedded object and every template, each once.
+    fn validate_sites(
         &self,
         obj: &Value,
-        found: &[(workload::Template, PodFacts)],
+        found: &Found,
         req: &Request<'_>,
         warnings: &mut Vec<String>,
-    ) -> Vec<Violation> {
-        let mut out = Vec::new();
-        // Metadata sites: the object, every embedded object, every template; each checked once.
+        out: &mut Vec<Violation>,
+    ) {
         let mut sites: Vec<FieldPath> = vec![FieldPath::root().key("metadata")];
         for (t, _) in found {
             for m in t
@@ -328,27 +394,108 @@ impl Engine {
                 openshift: req.openshift,
                 warnings,
             };
-            hosts::validate_annotation(meta, site, &cx, &mut out);
-            priority::validate_label(owner, site, &cx, &mut out);
+            hosts::validate_annotation(meta, site, &cx, out);
+            priority::validate_label(owner, site, &cx, out);
         }
-        for (t, facts) in found {
-            let Some(pod) = obj.pointer(t.path.pointer()) else {
-                continue;
-            };
-            let mut cx = Cx {
-                policy: &self.policy,
-                request: req,
-                facts,
-                path: &t.path,
-                openshift: req.openshift,
-                warnings,
-            };
-            priority::validate(pod, &cx, &mut out);
-            hosts::validate(pod, &mut cx, &mut out);
-            nccl::validate(pod, &cx, &mut out);
-            resources::validate(pod, &cx, &mut out);
-            security::validate(pod, &mut cx, &mut out);
+    }
+
+    /// Checks of one pod template (or Pod).
+    fn validate_template(
+        &self,
+        pod: &Value,
+        t: &workload::Template,
+        facts: &PodFacts,
+        req: &Request<'_>,
+        warnings: &mut Vec<String>,
+        out: &mut Vec<Violation>,
+    ) {
+        let mut cx = Cx {
+            policy: &self.policy,
+            request: req,
+            facts,
+            path: &t.path,
+            openshift: req.openshift,
+            warnings,
+        };
+        priority::validate(pod, &cx, out);
+        hosts::validate(pod, &mut cx, out);
+        nccl::validate(pod, &cx, out);
+        resources::validate(pod, &cx, out);
+        security::validate(pod, &mut cx, out);
+    }
+}
+
+/// The RFC 6902 patch from the request's object to the mutated templates, over the only subtrees the
+/// rules change (`spec` and `metadata.annotations`). Diffing the whole object would also walk
+/// `managedFields` and `status`, which dominated the webhook's profile.
+fn template_patch(before: &Value, found: &Found, pods: &mut [Option<Value>]) -> json_patch::Patch {
+    let mut ops = Vec::new();
+    for ((t, _), pod) in found.iter().zip(pods.iter_mut()) {
+        let Some(pod) = pod.as_mut() else { continue };
+        let orig = before.pointer(t.path.pointer());
+        let spec_path = t.path.key("spec");
+        match (orig.and_then(|o| o.get("spec")), pod.get_mut("spec")) {
+            (Some(b), Some(a)) if b != a => diff_into(&mut ops, b, a, &spec_path),
+            (None, Some(a)) => add_op(&mut ops, &spec_path, a.take()),
+            _ => {}
         }
-        out
+        let meta_path = t.path.key("metadata");
+        let orig_meta = orig.and_then(|o| o.get("metadata"));
+        match (
+            orig_meta.and_then(|m| m.get("annotations")),
+            pod.pointer_mut("/metadata/annotations"),
+        ) {
+            (Some(b), Some(a)) if b != a => {
+                diff_into(&mut ops, b, a, &meta_path.key("annotations"))
+            }
+            (None, Some(a)) if orig_meta.is_some() => {
+                add_op(&mut ops, &meta_path.key("annotations"), a.take())
+            }
+            (None, Some(a)) => add_op(&mut ops, &meta_path, json!({"annotations": a.take()})),
+            _ => {}
+        }
+    }
+    json_patch::Patch(ops)
+}
+
+fn add_op(ops: &mut Vec<json_patch::PatchOperation>, path: &FieldPath, value: Value) {
+    if let Ok(path) = json_patch::jsonptr::PointerBuf::parse(path.pointer()) {
+        ops.push(json_patch::PatchOperation::Add(json_patch::AddOperation {
+            path,
+            value,
+        }));
+    }
+}
+
+/// `diff(before, after)` with every path moved under `at`.
+fn diff_into(
+    ops: &mut Vec<json_patch::PatchOperation>,
+    before: &Value,
+    after: &Value,
+    at: &FieldPath,
+) {
+    use json_patch::PatchOperation::*;
+    use json_patch::jsonptr::PointerBuf;
+    let fix = |p: &mut PointerBuf| {
+        if let Ok(full) = PointerBuf::parse(format!("{}{p}", at.pointer())) {
+            *p = full;
+        }
+    };
+    for mut op in json_patch::diff(before, after).0 {
+        match &mut op {
+            Add(o) => fix(&mut o.path),
+            Remove(o) => fix(&mut o.path),
+            Replace(o) => fix(&mut o.path),
+            Move(o) => {
+                fix(&mut o.path);
+                fix(&mut o.from);
+            }
+            Copy(o) => {
+                fix(&mut o.path);
+                fix(&mut o.from);
+            }
+            Test(o) => fix(&mut o.path),
+        }
+        ops.push(op);
     }
 }

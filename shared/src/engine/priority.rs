@@ -35,7 +35,7 @@ pub fn validate(pod: &Value, cx: &Cx, out: &mut Vec<Violation>) {
         .and_then(Value::as_str)
     {
         check_class(
-            cx.path.key("spec").key("priorityClassName"),
+            || cx.path.key("spec").key("priorityClassName"),
             class,
             pod,
             cx,
@@ -49,7 +49,7 @@ pub fn validate_label(obj: &Value, meta_path: &FieldPath, cx: &Cx, out: &mut Vec
     let meta = obj.get("metadata").unwrap_or(&Value::Null);
     if let Some(class) = super::json::str_at(meta, &["labels", KUEUE_PRIORITY_LABEL]) {
         check_class(
-            meta_path.key("labels").key(KUEUE_PRIORITY_LABEL),
+            || meta_path.key("labels").key(KUEUE_PRIORITY_LABEL),
             class,
             obj,
             cx,
@@ -58,11 +58,17 @@ pub fn validate_label(obj: &Value, meta_path: &FieldPath, cx: &Cx, out: &mut Vec
     }
 }
 
-fn check_class(path: FieldPath, class: &str, obj: &Value, cx: &Cx, out: &mut Vec<Violation>) {
+fn check_class(
+    path: impl Fn() -> FieldPath,
+    class: &str,
+    obj: &Value,
+    cx: &Cx,
+    out: &mut Vec<Violation>,
+) {
     let p = &cx.policy.priority;
     if !p.allowed.is_empty() && !p.allowed.iter().any(|a| a == class) {
         out.push(Violation::new(
-            path,
+            path(),
             format!(
                 "priority class {class:?} is not allowed in this cluster; use one of: {}",
                 p.allowed.join(", ")
@@ -91,7 +97,7 @@ fn check_class(path: FieldPath, class: &str, obj: &Value, cx: &Cx, out: &mut Vec
             p.default.as_str()
         };
         out.push(Violation::new(
-            path,
+            path(),
             format!("priority class {class:?} needs approval and user {:?} has none; {how}use {fallback}", user.username),
         ));
     }

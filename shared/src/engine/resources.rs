@@ -13,10 +13,11 @@ pub fn validate(pod: &Value, cx: &Cx, out: &mut Vec<Violation>) {
     let Some(spec) = pod.get("spec") else { return };
     let gpu_names = &cx.policy.resources.gpu_resources;
     for (field, i, c) in super::json::containers(spec) {
-        let path = cx.path.key("spec").key(field).index(i).key("resources");
         let Some(res) = c.get("resources") else {
             continue;
         };
+        // Built only for a violation: this loop runs for every container of every pod.
+        let path = || cx.path.key("spec").key(field).index(i).key("resources");
         let read = |kind: &str| -> Vec<(String, Result<Quantity, String>)> {
             res.get(kind)
                 .and_then(Value::as_object)
@@ -29,7 +30,7 @@ pub fn validate(pod: &Value, cx: &Cx, out: &mut Vec<Violation>) {
         for (kind, list) in [("requests", &requests), ("limits", &limits)] {
             for (name, q) in list {
                 if let Err(e) = q {
-                    out.push(Violation::new(path.key(kind).key(name), e.clone()));
+                    out.push(Violation::new(path().key(kind).key(name), e.clone()));
                 }
             }
         }
@@ -44,15 +45,15 @@ pub fn validate(pod: &Value, cx: &Cx, out: &mut Vec<Violation>) {
             let gpu = gpu_names.iter().any(|g| g == name);
             match lim {
                 Some(lim) if gpu && lim != *req => out.push(Violation::new(
-                    path.key("limits").key(name),
+                    path().key("limits").key(name),
                     format!("{name} request {req} differs from its limit {lim}; GPUs cannot be shared, so set both to the same number"),
                 )),
                 Some(lim) if lim < *req => out.push(Violation::new(
-                    path.key("limits").key(name),
+                    path().key("limits").key(name),
                     format!("{name} limit {lim} is below its request {req}; raise the limit to at least the request"),
                 )),
                 None if gpu => out.push(Violation::new(
-                    path.key("limits").key(name),
+                    path().key("limits").key(name),
                     format!("{name} is requested ({req}) without a limit; set limits.{name} to {req}"),
                 )),
                 _ => {}

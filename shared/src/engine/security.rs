@@ -168,12 +168,12 @@ fn adapt_openshift(spec: &mut Map<String, Value>, cx: &mut Cx) {
 pub fn validate(pod: &Value, cx: &mut Cx, out: &mut Vec<Violation>) {
     let Some(spec) = pod.get("spec") else { return };
     let sec = &cx.policy.security;
-    let spec_path = cx.path.key("spec");
+    let spec_path = || cx.path.key("spec");
     if !sec.allow_host_namespaces {
         for f in ["hostNetwork", "hostPID", "hostIPC"] {
             if spec.get(f) == Some(&Value::Bool(true)) {
                 out.push(Violation::new(
-                    spec_path.key(f),
+                    spec_path().key(f),
                     format!("{f}: true is not allowed by the cluster policy; remove it (training pods talk over the pod network), or ask an admin to set security.allowHostNamespaces"),
                 ));
             }
@@ -197,7 +197,7 @@ pub fn validate(pod: &Value, cx: &mut Cx, out: &mut Vec<Violation>) {
             let sc = c.get("securityContext");
             if sc.and_then(|s| s.get("privileged")) == Some(&Value::Bool(true)) {
                 out.push(Violation::new(
-                    spec_path.key(field).index(i).key("securityContext").key("privileged"),
+                    spec_path().key(field).index(i).key("securityContext").key("privileged"),
                     "privileged: true is not allowed by the cluster policy; remove it and add only the capabilities the program needs (e.g. IPC_LOCK for RDMA)".into(),
                 ));
             }
