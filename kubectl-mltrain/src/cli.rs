@@ -371,10 +371,6 @@ pub struct CreateArgs {
     #[arg(long, value_name = "GID", help_heading = "Security")]
     pub fs_group: Option<i64>,
 
-    /// Watch until every rank runs or the job ends.
-    #[arg(long)]
-    pub wait: bool,
-
     #[command(flatten)]
     pub kubectl: KubectlArgs,
 

@@ -37,41 +37,134 @@ pub async fn watch(state: Arc<State>) {
     };
     let mut reported: Option<Result<bool, String>> = None;
     loop {
-        let found = client
-            .list_api_groups()
-            .await
-            .map(|g| g.groups.iter().any(|g| g.name == "security.openshift.io"))
-            .map_err(|e| e.to_string());
-        if let Ok(v) = &found {
-            state.set_cluster_is_openshift(*v);
-        }
-        if reported.as_ref() != Some(&found) {
-            match (&found, state.openshift_mode()) {
-                (Ok(v), OpenShiftMode::Auto) => tracing::info!(
-                    openshift = v,
-                    "openshift auto: decided from the API group security.openshift.io"
-                ),
-                (Err(e), OpenShiftMode::Auto) => {
-                    tracing::warn!(reason = %e, "openshift auto: API discovery failed; keeping the last decision")
-                }
-                (_, mode) => tracing::info!(?mode, "openshift mode set explicitly"),
-            }
-            reported = Some(found);
-        }
-        let api: Api<Namespace> = Api::all(client.clone());
-        match api.list_metadata(&ListParams::default()).await {
-            Ok(list) => {
-                let map: HashMap<String, BTreeMap<String, String>> = list
-                    .items
-                    .into_iter()
-                    .filter_map(|n| Some((n.metadata.name?, n.metadata.labels.unwrap_or_default())))
-                    .collect();
-                state.set_namespaces(map);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list namespaces; keeping the cached labels")
-            }
-        }
+        refresh(&client, &state, &mut reported).await;
         tokio::time::sleep(REFRESH).await;
+    }
+}
+
+/// One refresh: API discovery for OpenShift, then every namespace's labels. Failures keep what was
+/// known before. `reported` remembers the last discovery outcome so the log says each change once.
+pub async fn refresh(client: &Client, state: &State, reported: &mut Option<Result<bool, String>>) {
+    let found = client
+        .list_api_groups()
+        .await
+        .map(|g| g.groups.iter().any(|g| g.name == "security.openshift.io"))
+        .map_err(|e| e.to_string());
+    if let Ok(v) = &found {
+        state.set_cluster_is_openshift(*v);
+    }
+    if reported.as_ref() != Some(&found) {
+        match (&found, state.openshift_mode()) {
+            (Ok(v), OpenShiftMode::Auto) => tracing::info!(
+                openshift = v,
+                "openshift auto: decided from the API group security.openshift.io"
+            ),
+            (Err(e), OpenShiftMode::Auto) => {
+                tracing::warn!(reason = %e, "openshift auto: API discovery failed; keeping the last decision")
+            }
+            (_, mode) => tracing::info!(?mode, "openshift mode set explicitly"),
+        }
+        *reported = Some(found);
+    }
+    let api: Api<Namespace> = Api::all(client.clone());
+    match api.list_metadata(&ListParams::default()).await {
+        Ok(list) => {
+            let map: HashMap<String, BTreeMap<String, String>> = list
+                .items
+                .into_iter()
+                .filter_map(|n| Some((n.metadata.name?, n.metadata.labels.unwrap_or_default())))
+                .collect();
+            state.set_namespaces(map);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot list namespaces; keeping the cached labels"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Against kube's mock service layer: a fake API server answering discovery and namespace lists.
+    use super::*;
+    use http::{Request, Response};
+    use kube::client::Body;
+    use mltrain_shared::{Engine, Policy};
+    use serde_json::json;
+    use tower_test::mock;
+
+    fn state() -> Arc<State> {
+        State::new(
+            Engine::new(Policy::default()),
+            None,
+            1 << 20,
+            Duration::from_secs(5),
+        )
+    }
+
+    #[tokio::test]
+    async fn mock_api_discovers_openshift_and_caches_namespace_labels() {
+        let (svc, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let client = Client::new(svc, "default");
+        let server = tokio::spawn(async move {
+            let mut paths = Vec::new();
+            while let Some((req, send)) = handle.next_request().await {
+                let path = req.uri().path().to_string();
+                let body = if path == "/apis" {
+                    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                        {"name": "security.openshift.io", "versions": [{"groupVersion": "security.openshift.io/v1", "version": "v1"}]}]})
+                } else {
+                    json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "items": [
+                        {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                         "metadata": {"name": "ml-team", "labels": {"mltrain.io/high-priority-approved": "true"}}},
+                        {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"name": "other"}}]})
+                };
+                paths.push(path);
+                send.send_response(
+                    Response::builder()
+                        .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                        .unwrap(),
+                );
+            }
+            paths
+        });
+        let st = state();
+        assert!(!st.openshift());
+        let mut reported = None;
+        refresh(&client, &st, &mut reported).await;
+        drop(client);
+        assert_eq!(server.await.unwrap(), ["/apis", "/api/v1/namespaces"]);
+        assert!(st.openshift(), "auto follows discovery");
+        let ns = st.namespaces();
+        assert_eq!(ns["ml-team"]["mltrain.io/high-priority-approved"], "true");
+        assert!(ns["other"].is_empty());
+    }
+
+    #[tokio::test]
+    async fn mock_api_failures_keep_what_was_known() {
+        let (svc, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let client = Client::new(svc, "default");
+        let server = tokio::spawn(async move {
+            while let Some((_, send)) = handle.next_request().await {
+                send.send_response(
+                    Response::builder()
+                        .status(500)
+                        .body(Body::from(br#"{"kind":"Status","apiVersion":"v1","status":"Failure","code":500,"message":"etcd down"}"#.to_vec()))
+                        .unwrap(),
+                );
+            }
+        });
+        let st = state();
+        st.set_cluster_is_openshift(true);
+        let mut cached = HashMap::new();
+        cached.insert(
+            "ml-team".to_string(),
+            BTreeMap::from([("a".to_string(), "b".to_string())]),
+        );
+        st.set_namespaces(cached);
+        let mut reported = None;
+        refresh(&client, &st, &mut reported).await;
+        drop(client);
+        server.await.unwrap();
+        assert!(st.openshift());
+        assert_eq!(st.namespaces()["ml-team"]["a"], "b");
+        assert!(matches!(reported, Some(Err(_))));
     }
 }
