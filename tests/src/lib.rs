@@ -42,6 +42,11 @@ pub struct Validation {
 
 /// Run `validate-manifests` on the given documents (written as one multi-document file).
 pub fn validate_manifests(docs: &[Value]) -> Validation {
+    validate_manifests_with(docs, &[])
+}
+
+/// [`validate_manifests`] with extra flags (e.g. `--allow-unknown-kinds`).
+pub fn validate_manifests_with(docs: &[Value], flags: &[&str]) -> Validation {
     let dir = scratch_dir("validate");
     let file = dir.join("docs.yaml");
     let text: Vec<String> = docs
@@ -49,16 +54,21 @@ pub fn validate_manifests(docs: &[Value]) -> Validation {
         .map(|d| serde_json::to_string_pretty(d).expect("json"))
         .collect();
     std::fs::write(&file, text.join("\n---\n")).expect("write docs");
-    let out = validate_file(&file);
+    let out = validate_file_with(&file, flags);
     let _ = std::fs::remove_dir_all(&dir);
     out
 }
 
 /// Run `validate-manifests` on a file of documents.
 pub fn validate_file(file: &std::path::Path) -> Validation {
+    validate_file_with(file, &[])
+}
+
+fn validate_file_with(file: &std::path::Path, flags: &[&str]) -> Validation {
     let tool = shared_dir().join("tools/validate-manifests");
     let out = Command::new("python3")
         .arg(&tool)
+        .args(flags)
         .arg(file)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", tool.display()));
@@ -77,6 +87,23 @@ pub fn validate_file(file: &std::path::Path) -> Validation {
         ok: out.status.success(),
         output,
     }
+}
+
+/// `kubectl kustomize DIR` (a path under the workspace), parsed.
+pub fn kustomize(dir: &str) -> Vec<Value> {
+    let out = Command::new("kubectl")
+        .args([
+            "kustomize",
+            workspace_dir().join(dir).to_str().expect("path"),
+        ])
+        .output()
+        .expect("kubectl is needed for kustomize");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {dir}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    yaml_docs(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// Parse every document of a multi-document YAML text into JSON.

@@ -32,7 +32,12 @@ pub fn mutate(pod: &mut Map<String, Value>, cx: &mut Cx) {
                     .get("securityContext")
                     .and_then(|s| s.get("readOnlyRootFilesystem"))
                     == Some(&Value::Bool(true));
-                if read_only && field == "containers" && !map_mounts_at(c, "/tmp") {
+                // Only the policy switch adds /tmp: a user who made a root read-only chose its mounts.
+                if read_only
+                    && sec.read_only_root_filesystem
+                    && field == "containers"
+                    && !map_mounts_at(c, "/tmp")
+                {
                     needs_tmp = true;
                     if let Some(mounts) = child_arr(c, "volumeMounts") {
                         mounts.push(json!({"name": TMP_VOLUME, "mountPath": "/tmp"}));

@@ -183,13 +183,26 @@ pub fn tls_connector(ca_pem: &str, alpn: &[&[u8]]) -> TlsConnector {
 
 impl Client {
     pub async fn connect(addr: SocketAddr, ca_pem: &str, proto: Proto) -> Result<Client, String> {
+        Client::connect_as(addr, ca_pem, proto, "localhost").await
+    }
+
+    /// Connect, verifying the server's certificate for `server_name` (SNI and name check).
+    pub async fn connect_as(
+        addr: SocketAddr,
+        ca_pem: &str,
+        proto: Proto,
+        server_name: &str,
+    ) -> Result<Client, String> {
         let alpn: &[&[u8]] = match proto {
             Proto::Http1 => &[b"http/1.1"],
             Proto::Http2 => &[b"h2"],
         };
         let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
         let tls = tls_connector(ca_pem, alpn)
-            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .connect(
+                ServerName::try_from(server_name.to_string()).map_err(|e| e.to_string())?,
+                tcp,
+            )
             .await
             .map_err(|e| e.to_string())?;
         let io = hyper_util::rt::TokioIo::new(tls);

@@ -1,0 +1,265 @@
+//! `deploy/`: every manifest of the base, each overlay and the opt-in component, rendered by
+//! `kubectl kustomize`, passes the real schemas; the webhook's own Deployment passes the admission
+//! engine unchanged under the policy it ships with; the webhook rules cover exactly the engine's kinds.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mltrain_shared::engine::HANDLED_KINDS;
+use mltrain_shared::{Engine, Operation, Policy, Request, UserInfo};
+use mltrain_tests::{kustomize, validate_manifests, validate_manifests_with, workspace_dir};
+use serde_json::Value;
+
+fn find<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind}"))
+}
+
+#[test]
+fn base_and_openshift_overlay_pass_the_schemas() {
+    for dir in ["deploy/base", "deploy/overlays/openshift"] {
+        let docs = kustomize(dir);
+        assert!(docs.len() >= 12, "{dir}: {} documents", docs.len());
+        let v = validate_manifests(&docs);
+        assert!(v.ok, "{dir}:\n{}", v.output);
+    }
+    let os = kustomize("deploy/overlays/openshift");
+    assert_eq!(
+        find(&os, "Service")["metadata"]["annotations"]["service.beta.openshift.io/serving-cert-secret-name"],
+        "mltrain-webhook-tls"
+    );
+    for kind in [
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ] {
+        assert_eq!(
+            find(&os, kind)["metadata"]["annotations"]["service.beta.openshift.io/inject-cabundle"],
+            "true"
+        );
+    }
+}
+
+#[test]
+fn cert_manager_overlay_passes_the_schemas() {
+    let docs = kustomize("deploy/overlays/cert-manager");
+    // No cert-manager CRD is among the schemas here, so its two kinds are skipped by the validator
+    // and checked field by field below; everything else is validated strictly.
+    let v = validate_manifests_with(&docs, &["--allow-unknown-kinds"]);
+    assert!(v.ok, "{}", v.output);
+    let certs: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "Certificate").collect();
+    let serving = certs
+        .iter()
+        .find(|c| c["metadata"]["name"] == "mltrain-webhook")
+        .expect("serving certificate");
+    assert_eq!(serving["apiVersion"], "cert-manager.io/v1");
+    assert_eq!(serving["spec"]["secretName"], "mltrain-webhook-tls");
+    assert!(
+        serving["spec"]["dnsNames"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("mltrain-webhook.mltrain-system.svc"))
+    );
+    assert_eq!(serving["spec"]["issuerRef"]["name"], "mltrain-ca");
+    assert!(docs.iter().any(|d| d["kind"] == "Issuer"
+        && d["metadata"]["name"] == "mltrain-ca"
+        && d["spec"]["ca"]["secretName"] == "mltrain-webhook-ca"));
+    for kind in [
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ] {
+        assert_eq!(
+            find(&docs, kind)["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+            "mltrain-system/mltrain-webhook"
+        );
+    }
+}
+
+#[test]
+fn opt_in_component_and_self_signed_script_pass_the_schemas() {
+    let dir = mltrain_tests::scratch_dir("optin");
+    let rel = pathdiff(&workspace_dir().join("deploy"), &dir);
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        format!("resources: [{rel}/base]\ncomponents: [{rel}/components/opt-in]\n"),
+    )
+    .unwrap();
+    let out = std::process::Command::new("kubectl")
+        .args(["kustomize", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = mltrain_tests::yaml_docs(&String::from_utf8_lossy(&out.stdout));
+    let v = validate_manifests(&docs);
+    assert!(v.ok, "{}", v.output);
+    let m = find(&docs, "MutatingWebhookConfiguration");
+    assert_eq!(
+        m["webhooks"][0]["namespaceSelector"],
+        serde_json::json!({"matchLabels": {"mltrain.io/policy": "enabled"}})
+    );
+
+    let certs = mltrain_tests::scratch_dir("selfsigned");
+    let out = std::process::Command::new("bash")
+        .arg(workspace_dir().join("deploy/tls/self-signed.sh"))
+        .args(["--dry-run", "--out-dir", certs.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = mltrain_tests::yaml_docs(&String::from_utf8_lossy(&out.stdout));
+    let v = validate_manifests(&docs);
+    assert!(v.ok, "{}", v.output);
+    let secret = find(&docs, "Secret");
+    assert_eq!(secret["type"], "kubernetes.io/tls");
+    let ca = std::fs::read_to_string(certs.join("ca.crt")).unwrap();
+    for kind in [
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ] {
+        let b64 = find(&docs, kind)["webhooks"][0]["clientConfig"]["caBundle"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let decoded = std::process::Command::new("base64")
+            .arg("-d")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(b64.as_bytes())?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&decoded.stdout),
+            ca,
+            "{kind}: caBundle is the generated CA"
+        );
+    }
+}
+
+/// `to` relative to `from` (both absolute, no symlinks involved).
+fn pathdiff(to: &std::path::Path, from: &std::path::Path) -> String {
+    let to = to.canonicalize().unwrap();
+    let from = from.canonicalize().unwrap();
+    let common = to
+        .components()
+        .zip(from.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let ups = from.components().count() - common;
+    let mut p: Vec<String> = vec!["..".into(); ups];
+    p.extend(
+        to.components()
+            .skip(common)
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    p.join("/")
+}
+
+fn admit(engine: &Engine, obj: &Value, openshift: bool) -> mltrain_shared::Review {
+    let labels = BTreeMap::new();
+    let admin = UserInfo {
+        username: "kubernetes-admin".into(),
+        groups: vec!["system:masters".into(), "system:authenticated".into()],
+    };
+    engine.admit(&Request {
+        operation: Operation::Create,
+        object: obj,
+        old_object: None,
+        namespace: "mltrain-system",
+        namespace_labels: &labels,
+        user: Some(&admin),
+        openshift,
+    })
+}
+
+#[test]
+fn the_webhook_deployment_passes_its_own_policy_unchanged() {
+    for (dir, openshift) in [("deploy/base", false), ("deploy/overlays/openshift", true)] {
+        let docs = kustomize(dir);
+        let policy_text = find(&docs, "ConfigMap")["data"]["policy.yaml"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let engine =
+            Engine::new(Policy::from_yaml(&policy_text).expect("the shipped policy is valid"));
+        let deployment = find(&docs, "Deployment");
+        let review = admit(&engine, deployment, openshift);
+        assert!(review.allowed(), "{dir}: {}", review.message());
+        assert!(
+            review.patch.0.is_empty(),
+            "{dir}: the engine would change the webhook's own Deployment: {}",
+            serde_json::to_string(&review.patch).unwrap()
+        );
+        assert!(review.warnings.is_empty(), "{dir}: {:?}", review.warnings);
+    }
+}
+
+#[test]
+fn webhook_rules_cover_exactly_the_kinds_the_engine_handles() {
+    let docs = kustomize("deploy/base");
+    let engine_kinds: BTreeSet<(String, String)> = HANDLED_KINDS
+        .iter()
+        .map(|(g, _, r)| (g.to_string(), r.to_string()))
+        .collect();
+    for (kind, ops) in [
+        ("MutatingWebhookConfiguration", vec!["CREATE"]),
+        ("ValidatingWebhookConfiguration", vec!["CREATE", "UPDATE"]),
+    ] {
+        let wh = &find(&docs, kind)["webhooks"][0];
+        let mut listed = BTreeSet::new();
+        for rule in wh["rules"].as_array().unwrap() {
+            let ops_here: Vec<&str> = rule["operations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o.as_str().unwrap())
+                .collect();
+            assert_eq!(ops_here, ops, "{kind}");
+            for g in rule["apiGroups"].as_array().unwrap() {
+                for r in rule["resources"].as_array().unwrap() {
+                    listed.insert((
+                        g.as_str().unwrap().to_string(),
+                        r.as_str().unwrap().to_string(),
+                    ));
+                }
+            }
+        }
+        assert_eq!(
+            listed, engine_kinds,
+            "{kind}: rules and engine kinds differ"
+        );
+        assert_eq!(wh["sideEffects"], "None");
+        assert_eq!(wh["admissionReviewVersions"], serde_json::json!(["v1"]));
+        assert!(wh["timeoutSeconds"].as_u64().unwrap() <= 10);
+        let excluded = &wh["namespaceSelector"]["matchExpressions"][0]["values"];
+        for ns in ["kube-system", "mltrain-system"] {
+            assert!(
+                excluded.as_array().unwrap().contains(&Value::from(ns)),
+                "{kind}: {ns} not excluded"
+            );
+        }
+        assert_eq!(
+            wh["namespaceSelector"]["matchExpressions"][1],
+            serde_json::json!({"key": "mltrain.io/policy", "operator": "NotIn", "values": ["disabled"]})
+        );
+        assert!(
+            wh["matchConditions"][0]["expression"]
+                .as_str()
+                .unwrap()
+                .contains("openshift-")
+        );
+    }
+    assert_eq!(
+        find(&docs, "MutatingWebhookConfiguration")["webhooks"][0]["reinvocationPolicy"],
+        "IfNeeded"
+    );
+}
