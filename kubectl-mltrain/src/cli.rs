@@ -38,7 +38,30 @@ pub enum Command {
     /// Create a distributed PyTorch job (torchrun).
     #[command(after_help = EXAMPLES)]
     Pytorch(Box<CreateArgs>),
+    /// Create a distributed DeepSpeed job: SSH workers and a launcher, or torchrun, or an MPIJob.
+    #[command(after_help = DEEPSPEED_EXAMPLES)]
+    Deepspeed(Box<CreateArgs>),
+    /// Create an MXNet parameter-server job (scheduler, servers, workers), or a standalone one.
+    #[command(after_help = MXNET_EXAMPLES)]
+    Mxnet(Box<CreateArgs>),
 }
+
+const DEEPSPEED_EXAMPLES: &str = "Examples:
+  # 4 SSH workers x 8 GPUs; the launcher runs deepspeed with the generated hostfile
+  kubectl mltrain deepspeed bert --workers 4 --gpus 8 --image ghcr.io/acme/ds:1.0 -- train.py --deepspeed_config ds.json
+
+  # The same script under torchrun, no SSH (any PyTorch backend)
+  kubectl mltrain deepspeed bert --launcher torchrun --backend pytorchjob --world-size 4 --gpus 8 -- train.py
+
+  # A Kubeflow MPIJob
+  kubectl mltrain deepspeed bert --backend mpijob --workers 2 --slots-per-node 8 -- train.py";
+
+const MXNET_EXAMPLES: &str = "Examples:
+  # 1 scheduler, 2 servers, 3 workers; every role runs train.py with its DMLC_ROLE
+  kubectl mltrain mxnet resnet --servers 2 --workers 3 --image ghcr.io/acme/mx:1.9 -- train.py
+
+  # Standalone: one pod
+  kubectl mltrain mxnet resnet --world-size 1 -- train.py";
 
 /// Output formats, as kubectl names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -65,6 +88,12 @@ pub enum OpenShiftArg {
     Auto,
     Force,
     Disabled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LauncherArg {
+    Ssh,
+    Torchrun,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,9 +165,23 @@ pub struct CreateArgs {
     pub backend: Option<BackendArg>,
 
     // ---- size and resources
-    /// Pods (ranks), master included (Bitnami worldSize, MLBatch numPods).
-    #[arg(long, value_name = "N", help_heading = "Size and resources")]
+    /// Pods (ranks), master included (Bitnami worldSize, MLBatch numPods); DeepSpeed and MXNet: workers.
+    #[arg(
+        long,
+        value_name = "N",
+        help_heading = "Size and resources",
+        alias = "workers"
+    )]
     pub world_size: Option<u32>,
+    /// DeepSpeed: slots per worker in the hostfile (default: processes per pod).
+    #[arg(long, value_name = "N", help_heading = "Size and resources")]
+    pub slots_per_node: Option<u32>,
+    /// MXNet: parameter servers (default 1).
+    #[arg(long, value_name = "N", help_heading = "Size and resources")]
+    pub servers: Option<u32>,
+    /// DeepSpeed: ssh (hostfile + SSH workers, or MPI for --backend mpijob) or torchrun.
+    #[arg(long, value_enum, help_heading = "Backend")]
+    pub launcher: Option<LauncherArg>,
     /// Processes per pod: a number, or auto (GPUs per pod, or 1).
     #[arg(long, value_name = "N|auto", help_heading = "Size and resources")]
     pub nproc_per_node: Option<String>,

@@ -8,6 +8,7 @@ mod error;
 mod output;
 mod resolve;
 mod settings;
+mod sshkeys;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Pytorch(args) => commands::create::run(Framework::PyTorch, args).await,
+            Command::Deepspeed(args) => commands::create::run(Framework::DeepSpeed, args).await,
+            Command::Mxnet(args) => commands::create::run(Framework::MXNet, args).await,
         }
     });
     match result {

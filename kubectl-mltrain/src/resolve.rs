@@ -11,7 +11,9 @@ use mltrain_shared::model::{
 use mltrain_shared::{OpenShiftMode, duration};
 
 use crate::args;
-use crate::cli::{AntiAffinityArg, BackendArg, CreateArgs, OpenShiftArg, RestartPolicyArg};
+use crate::cli::{
+    AntiAffinityArg, BackendArg, CreateArgs, LauncherArg, OpenShiftArg, RestartPolicyArg,
+};
 use crate::error::{CommandError, UsageError};
 
 /// The largest ConfigMap the API server stores (1 MiB), less room for metadata.
@@ -72,6 +74,18 @@ pub fn job_from_args(
     }
     if let Some(n) = a.world_size {
         job.world_size = n;
+    }
+    if a.slots_per_node.is_some() {
+        job.options.slots_per_node = a.slots_per_node;
+    }
+    if a.servers.is_some() {
+        job.options.servers = a.servers;
+    }
+    if let Some(l) = a.launcher {
+        job.options.launcher = match l {
+            LauncherArg::Ssh => mltrain_shared::model::Launcher::Ssh,
+            LauncherArg::Torchrun => mltrain_shared::model::Launcher::Torchrun,
+        };
     }
     if let Some(n) = &a.nproc_per_node {
         match n.as_str() {

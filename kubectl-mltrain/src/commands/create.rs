@@ -25,7 +25,11 @@ pub async fn run(framework: Framework, args: &CreateArgs) -> Result<Exit, Comman
         Some(path) => Some(crate::settings::load(path, framework)?),
         None => None,
     };
-    let job = crate::resolve::job_from_args(framework, args, base)?;
+    let mut job = crate::resolve::job_from_args(framework, args, base)?;
+    if crate::sshkeys::needed(&job) {
+        job.options.ssh_keys =
+            Some(crate::sshkeys::generate(&job.name).map_err(CommandError::Failed)?);
+    }
     let objects = render::render(&job).map_err(|e| CommandError::Usage(vec![e.to_string()]))?;
     let dry = args.kubectl.dry_run;
 

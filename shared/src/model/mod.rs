@@ -394,14 +394,26 @@ pub enum Launcher {
     Torchrun,
 }
 
+/// An OpenSSH key pair for DeepSpeed's launcher to reach its workers. The plugin generates it, so
+/// rendering stays pure and deterministic for a given key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshKeyPair {
+    /// `-----BEGIN OPENSSH PRIVATE KEY-----` text.
+    pub private: String,
+    /// `ssh-ed25519 AAAA... comment`.
+    pub public: String,
+}
+
 /// Framework-specific sizes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FrameworkOptions {
     pub launcher: Launcher,
     /// DeepSpeed slots per worker (defaults to processes per pod).
     pub slots_per_node: Option<u32>,
-    /// MXNet parameter servers.
+    /// MXNet parameter servers (default 1).
     pub servers: Option<u32>,
+    /// DeepSpeed's SSH keys (`--launcher ssh` on the job backend).
+    pub ssh_keys: Option<SshKeyPair>,
 }
 
 /// One distributed training job.

@@ -322,6 +322,37 @@ impl TrainingJob {
 
     fn check_networking(&self, c: &mut Check) {
         let n = &self.networking;
+        if self.framework != Framework::DeepSpeed && self.options.slots_per_node.is_some() {
+            c.fail(
+                "--slots-per-node",
+                self.options.slots_per_node.unwrap_or(0),
+                "is for deepspeed; use --nproc-per-node",
+            );
+        }
+        if self.options.slots_per_node == Some(0) {
+            c.fail("--slots-per-node", 0, "must be at least 1");
+        }
+        if self.framework != Framework::MXNet && self.options.servers.is_some() {
+            c.fail(
+                "--servers",
+                self.options.servers.unwrap_or(0),
+                "is for mxnet's parameter servers",
+            );
+        }
+        if self.options.servers == Some(0) {
+            c.fail(
+                "--servers",
+                0,
+                "must be at least 1 (a distributed MXNet job needs a parameter server)",
+            );
+        }
+        if self.framework != Framework::DeepSpeed && self.options.launcher == Launcher::Torchrun {
+            c.fail(
+                "--launcher",
+                "torchrun",
+                "is for deepspeed; pytorch always uses torchrun",
+            );
+        }
         if n.port == 0 {
             c.fail("--port", 0, "use a port from 1 to 65535");
         }

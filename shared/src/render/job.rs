@@ -61,6 +61,10 @@ pub fn render(job: &TrainingJob) -> Vec<Value> {
             subdomain: Some(job.name.clone()),
             restart_policy: Some(job.fault_tolerance.restart_policy.clone()),
             ports: vec![json!({"name": "rendezvous", "containerPort": port, "protocol": "TCP"})],
+            role: None,
+            extra_volumes: Vec::new(),
+            extra_mounts: Vec::new(),
+            resources: None,
         },
     );
     vec![

@@ -23,6 +23,10 @@ pub fn render(job: &TrainingJob) -> Value {
             subdomain: None,
             restart_policy: Some(ft.restart_policy.clone()),
             ports: vec![json!({"name": "rendezvous", "containerPort": port, "protocol": "TCP"})],
+            role: None,
+            extra_volumes: Vec::new(),
+            extra_mounts: Vec::new(),
+            resources: None,
         },
     );
     let mut job_spec = json!({

@@ -3,9 +3,11 @@
 //!
 //! Renderers write what the user asked for; the admission engine adds the cluster's defaults.
 
+pub mod deepspeed;
 pub mod job;
 pub mod jobset;
 pub mod launch;
+pub mod mxnet;
 pub mod pod;
 pub mod pytorchjob;
 
@@ -25,7 +27,7 @@ pub const MANAGED_BY: &str = "kubectl-mltrain";
 pub enum RenderError {
     #[error("the job is invalid:\n{}", .0.iter().map(|e| format!("- {e}")).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<ModelError>),
-    #[error("{framework} on the {backend} backend is not available yet; use {hint}")]
+    #[error("{framework} does not run on the {backend} backend; use {hint}")]
     Unsupported {
         framework: Framework,
         backend: Backend,
@@ -51,20 +53,42 @@ pub fn render(job: &TrainingJob) -> Result<Vec<Value>, RenderError> {
             "data": data,
         }));
     }
+    use crate::model::Launcher;
     match (job.framework, job.backend) {
-        (Framework::PyTorch, Backend::Job) => out.extend(job::render(job)),
-        (Framework::PyTorch, Backend::JobSet) => out.push(jobset::render(job)),
-        (Framework::PyTorch, Backend::PyTorchJob) => out.push(pytorchjob::render(job)),
-        (Framework::PyTorch, Backend::AppWrapper) => out.push(pytorchjob::render_appwrapper(job)),
+        (Framework::PyTorch, Backend::Job) | (Framework::DeepSpeed, Backend::Job)
+            if torchrun_based(job) =>
+        {
+            out.extend(job::render(job))
+        }
+        (Framework::DeepSpeed, Backend::Job) => out.extend(deepspeed::render_ssh(job)),
+        (Framework::DeepSpeed, Backend::MpiJob) if job.options.launcher == Launcher::Ssh => {
+            out.push(deepspeed::render_mpijob(job))
+        }
+        (Framework::MXNet, Backend::Job) => out.extend(mxnet::render(job)),
+        (Framework::PyTorch | Framework::DeepSpeed, Backend::JobSet) if torchrun_based(job) => {
+            out.push(jobset::render(job))
+        }
+        (Framework::PyTorch | Framework::DeepSpeed, Backend::PyTorchJob) if torchrun_based(job) => {
+            out.push(pytorchjob::render(job))
+        }
+        (Framework::PyTorch | Framework::DeepSpeed, Backend::AppWrapper) if torchrun_based(job) => {
+            out.push(pytorchjob::render_appwrapper(job))
+        }
         (framework, backend) => {
             return Err(RenderError::Unsupported {
                 framework,
                 backend,
-                hint: "the pytorch command",
+                hint: "job; see --help for the backends of each framework",
             });
         }
     }
     Ok(out)
+}
+
+/// PyTorch, and DeepSpeed scripts run under torchrun (`--launcher torchrun`), share the torchrun
+/// renderers.
+fn torchrun_based(job: &TrainingJob) -> bool {
+    job.framework == Framework::PyTorch || job.options.launcher == crate::model::Launcher::Torchrun
 }
 
 /// Labels on every object and pod of a job (DESIGN §3).

@@ -31,7 +31,34 @@ pub struct PodParts {
     pub subdomain: Option<String>,
     pub restart_policy: Option<String>,
     pub ports: Vec<Value>,
+    /// `mltrain.io/role` for jobs whose pods play different parts (launcher, worker, scheduler, ...).
+    pub role: Option<&'static str>,
+    pub extra_volumes: Vec<Value>,
+    pub extra_mounts: Vec<Value>,
+    /// Resources instead of the job's (a launcher that needs no GPUs).
+    pub resources: Option<Value>,
 }
+
+impl PodParts {
+    /// Parts with only the essentials set.
+    pub fn new(container_name: &'static str, script: String) -> Self {
+        PodParts {
+            container_name,
+            script,
+            env: Vec::new(),
+            subdomain: None,
+            restart_policy: None,
+            ports: Vec::new(),
+            role: None,
+            extra_volumes: Vec::new(),
+            extra_mounts: Vec::new(),
+            resources: None,
+        }
+    }
+}
+
+/// Label of a pod's part in a job.
+pub const ROLE_LABEL: &str = "mltrain.io/role";
 
 /// The ConfigMap name for `--from-file` files.
 pub fn files_config_map(job: &TrainingJob) -> String {
@@ -140,7 +167,10 @@ pub fn template(job: &TrainingJob, parts: PodParts) -> Value {
     if let Some(net) = &job.networking.multi_nic_network {
         annotations.insert(crate::engine::nccl::MULTUS_ANNOTATION.into(), json!(net));
     }
-    let labels = object_labels(job);
+    let mut labels = object_labels(job);
+    if let Some(role) = parts.role {
+        labels.insert(ROLE_LABEL.into(), json!(role));
+    }
 
     let mut env: Vec<Value> = parts.env;
     env.extend(job.env.iter().map(|e| env_var(&e.name, &e.value)));
@@ -155,8 +185,8 @@ pub fn template(job: &TrainingJob, parts: PodParts) -> Value {
     if let Some(cm) = &job.networking.nccl_env_config_map {
         env_from.push(json!({"configMapRef": {"name": cm}}));
     }
-    let mut volumes: Vec<Value> = Vec::new();
-    let mut mounts: Vec<Value> = Vec::new();
+    let mut volumes: Vec<Value> = parts.extra_volumes;
+    let mut mounts: Vec<Value> = parts.extra_mounts;
     let mut init: Vec<Value> = Vec::new();
 
     if let Some(g) = &job.code.git {
@@ -263,7 +293,7 @@ pub fn template(job: &TrainingJob, parts: PodParts) -> Value {
     if !env_from.is_empty() {
         c.insert("envFrom".into(), Value::Array(env_from));
     }
-    let res = resources(job);
+    let res = parts.resources.unwrap_or_else(|| resources(job));
     if res.as_object().is_some_and(|m| !m.is_empty()) {
         c.insert("resources".into(), res);
     }

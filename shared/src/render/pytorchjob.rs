@@ -19,14 +19,11 @@ fn replica(job: &TrainingJob, replicas: u32) -> Value {
     let template = pod::template(
         job,
         pod::PodParts {
-            container_name: "pytorch",
-            script,
-            env: Vec::new(),
-            subdomain: None,
-            restart_policy: None,
             ports: vec![
                 json!({"name": "pytorchjob-port", "containerPort": job.networking.port, "protocol": "TCP"}),
             ],
+            // The operator requires the container to be named `pytorch`.
+            ..pod::PodParts::new("pytorch", script)
         },
     );
     json!({"replicas": replicas, "restartPolicy": job.fault_tolerance.restart_policy, "template": template})
