@@ -448,10 +448,14 @@ fn template_patch(before: &Value, found: &Found, pods: &mut [Option<Value>]) -> 
             (Some(b), Some(a)) if b != a => {
                 diff_into(&mut ops, b, a, &meta_path.key("annotations"))
             }
-            (None, Some(a)) if orig_meta.is_some() => {
+            (None, Some(a)) if orig_meta.is_some_and(Value::is_object) => {
                 add_op(&mut ops, &meta_path.key("annotations"), a.take())
             }
-            (None, Some(a)) => add_op(&mut ops, &meta_path, json!({"annotations": a.take()})),
+            (None, Some(a)) if orig_meta.is_none() => {
+                add_op(&mut ops, &meta_path, json!({"annotations": a.take()}))
+            }
+            // `metadata` of the wrong type: the API server refuses the object; leave it as it is
+            // (found by the fuzzer).
             _ => {}
         }
     }
