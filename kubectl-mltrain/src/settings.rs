@@ -166,14 +166,23 @@ fn bad(path: &Path, message: String) -> CommandError {
 pub fn load(path: &Path, framework: Framework) -> Result<TrainingJob, CommandError> {
     let text =
         std::fs::read_to_string(path).map_err(|e| bad(path, format!("cannot read it: {e}")))?;
+    parse(&text, framework).map_err(|m| bad(path, m))
+}
+
+/// A settings document into a job.
+pub fn parse(text: &str, framework: Framework) -> Result<TrainingJob, String> {
     let s: Settings = if text.trim().is_empty() {
         Settings::default()
     } else {
-        yaml_serde::from_str::<Option<Settings>>(&text)
-            .map_err(|e| bad(path, format!("{e}; the keys are those of the MLBatch pytorchjob-generator's settings.yaml")))?
+        yaml_serde::from_str::<Option<Settings>>(text)
+            .map_err(|e| {
+                format!(
+                    "{e}; the keys are those of the MLBatch pytorchjob-generator's settings.yaml"
+                )
+            })?
             .unwrap_or_default()
     };
-    to_job(s, framework).map_err(|m| bad(path, m))
+    to_job(s, framework)
 }
 
 fn to_job(s: Settings, framework: Framework) -> Result<TrainingJob, String> {
@@ -334,4 +343,99 @@ fn to_job(s: Settings, framework: Framework) -> Result<TrainingJob, String> {
     }
     j.fault_tolerance.termination_grace_seconds = s.termination_grace_period_seconds;
     Ok(j)
+}
+
+#[cfg(test)]
+mod fuzz {
+    //! Bounded fuzzing of settings files (`MLTRAIN_FUZZ_SECONDS`, `MLTRAIN_FUZZ_SEED`): line- and
+    //! byte-level mutations of the example files. Properties: parsing never panics, and a job that
+    //! parses and validates always renders.
+    use super::*;
+    use mltrain_tests::{Rng, fuzz_budget, fuzz_seed, mutate_bytes};
+
+    const SEEDS: [&str; 3] = [
+        include_str!("../tests/data/settings/metadata-resources-env.yaml"),
+        include_str!("../tests/data/settings/roce-topology-nvme.yaml"),
+        include_str!("../tests/data/settings/minimal.yaml"),
+    ];
+
+    const ODD_LINES: [&str; 14] = [
+        "numPods: -1",
+        "numPods: 99999999999",
+        "numGpusPerPod: 1.5",
+        "totalMemoryPerPod: lots",
+        "queueName: ~",
+        "hostIgnoreList: [\"\", Bad_Node]",
+        "mountNVMe: {}",
+        "environmentVariables: [{name: X}]",
+        "jobName: 9bad",
+        "retryLimit: forever",
+        "warmupGracePeriodDuration: 1y",
+        "  - {}",
+        "envFrom: [{}]",
+        "customLabels: [{key: k, value: [1]}]",
+    ];
+
+    fn mutate_lines(rng: &mut Rng, text: &str) -> String {
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        for _ in 0..=rng.below(3) {
+            if lines.is_empty() {
+                break;
+            }
+            let i = rng.below(lines.len());
+            match rng.below(4) {
+                0 => {
+                    lines.remove(i);
+                }
+                1 => lines.insert(i, ODD_LINES[rng.below(ODD_LINES.len())].to_string()),
+                2 => {
+                    let dup = lines[i].clone();
+                    lines.insert(i, dup);
+                }
+                _ => lines[i] = format!("  {}", lines[i]),
+            }
+        }
+        lines.join("\n")
+    }
+
+    #[test]
+    fn fuzz_settings_files() {
+        let seed = fuzz_seed();
+        let budget = fuzz_budget();
+        eprintln!(
+            "fuzz_settings_files: seed {seed}, {budget:?} (replay: MLTRAIN_FUZZ_SEED={seed})"
+        );
+        let mut rng = Rng::new(seed);
+        let started = std::time::Instant::now();
+        let (mut runs, mut rendered) = (0u64, 0u64);
+        while started.elapsed() < budget {
+            let base = SEEDS[rng.below(SEEDS.len())];
+            let text = if rng.below(2) == 0 {
+                mutate_lines(&mut rng, base)
+            } else {
+                String::from_utf8_lossy(&mutate_bytes(&mut rng, base.as_bytes())).into_owned()
+            };
+            let outcome = std::panic::catch_unwind(|| match parse(&text, Framework::PyTorch) {
+                Ok(mut job) => {
+                    job.backend = mltrain_shared::model::Backend::AppWrapper;
+                    if job.validate().is_ok() {
+                        mltrain_shared::render::render(&job).expect("a valid job renders");
+                        return true;
+                    }
+                    false
+                }
+                Err(_) => false,
+            });
+            match outcome {
+                Ok(r) => rendered += u64::from(r),
+                Err(_) => panic!("settings input {runs} of seed {seed} failed:\n{text}"),
+            }
+            runs += 1;
+        }
+        eprintln!("fuzz_settings_files: {runs} inputs, {rendered} rendered, no failure");
+        assert!(
+            runs > 0 && rendered > 0,
+            "no mutation produced a valid job: rendering was not exercised"
+        );
+    }
 }
