@@ -65,7 +65,7 @@ fn request(i: u64, pod: &Value, job: &Value) -> (&'static str, Bytes, u16, Optio
             400,
             None,
         ),
-        2 | 3 | 4 => {
+        2..=4 => {
             let uid = format!("job-{i}");
             let mut r = job.clone();
             r["request"]["uid"] = Value::from(uid.clone());
