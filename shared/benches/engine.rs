@@ -1,5 +1,5 @@
 //! Engine speed: one admission of the 8-GPU training pod kube-apiserver sends (with its managedFields),
-//! of a PyTorchJob, and of an AppWrapper wrapping one, under the full policy. Run: `cargo bench -p mltrain-shared`.
+//! the same pod with a 64-entry host list, a PyTorchJob, and an AppWrapper wrapping one, under the full policy. Run: `cargo bench -p mltrain-shared`.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,16 @@ use serde_json::Value;
 fn docs() -> Vec<(String, Value)> {
     let pod: Value =
         serde_json::from_str(include_str!("../tests/data/objects/pod-8gpu.json")).unwrap();
-    let mut out = vec![("pod-8gpu".to_string(), pod)];
+    // The same pod carrying a 64-entry host ignore list (the policy's default maximum).
+    let mut hosts = pod.clone();
+    let list: Vec<String> = (0..64)
+        .map(|i| format!("gpu-node-{i:03}.cluster.example.com"))
+        .collect();
+    hosts["metadata"]["annotations"]["mltrain.io/host-ignore-list"] = Value::from(list.join(","));
+    let mut out = vec![
+        ("pod-8gpu".to_string(), pod),
+        ("pod-8gpu-64-hosts".to_string(), hosts),
+    ];
     for doc in
         yaml_serde::Deserializer::from_str(include_str!("../tests/data/objects/workloads.yaml"))
     {
