@@ -15,7 +15,6 @@ use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 #[derive(Default)]
 struct Counts {
@@ -34,17 +33,7 @@ fn flag(args: &[String], name: &str) -> String {
 }
 
 fn connector(ca: &str) -> TlsConnector {
-    let mut roots = RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut ca.as_bytes()) {
-        roots.add(c.expect("CA PEM")).expect("CA certificate");
-    }
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = mltrain_webhook::tls::client_config(ca, &[b"http/1.1"]).expect("CA certificate");
     TlsConnector::from(Arc::new(config))
 }
 

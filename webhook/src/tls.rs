@@ -118,6 +118,30 @@ pub fn server_config(cert: Arc<Certificate>) -> Result<ServerConfig, TlsError> {
     Ok(config)
 }
 
+/// A client configuration trusting only the PEM CA certificates in `ca_pem`, offering `alpn`. For the
+/// tests and the load tools that talk to the webhook the way kube-apiserver does (with its caBundle).
+pub fn client_config(ca_pem: &str, alpn: &[&[u8]]) -> Result<rustls::ClientConfig, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+        let c = c.map_err(|e| TlsError::Pem {
+            path: "CA".into(),
+            message: e.to_string(),
+        })?;
+        roots.add(c).map_err(|e| TlsError::Pem {
+            path: "CA".into(),
+            message: e.to_string(),
+        })?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Key(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+    Ok(config)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

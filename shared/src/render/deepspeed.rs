@@ -20,6 +20,11 @@ pub fn worker_host(job: &TrainingJob, i: u32) -> String {
     format!("{0}-worker-{i}.{0}", job.name)
 }
 
+/// The launcher only runs the deepspeed CLI: Bitnami's "small" preset, no GPUs.
+fn launcher_resources() -> Value {
+    json!({"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}})
+}
+
 /// Slots per worker: `--slots-per-node`, else processes per pod.
 pub fn slots(job: &TrainingJob) -> u32 {
     job.options.slots_per_node.unwrap_or_else(|| job.nproc())
@@ -214,7 +219,6 @@ pub fn render_ssh(job: &TrainingJob) -> Vec<Value> {
             ..pod::PodParts::new("worker", "exec bash /job/worker.sh".into())
         },
     );
-    // The launcher only runs the deepspeed CLI: Bitnami's "small" preset, no GPUs.
     let launcher = pod::template(
         job,
         pod::PodParts {
@@ -222,9 +226,7 @@ pub fn render_ssh(job: &TrainingJob) -> Vec<Value> {
             role: Some("launcher"),
             extra_volumes: volumes,
             extra_mounts: mounts,
-            resources: Some(
-                json!({"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}),
-            ),
+            resources: Some(launcher_resources()),
             ..pod::PodParts::new("launcher", "exec bash /job/launcher.sh".into())
         },
     );
@@ -274,9 +276,7 @@ pub fn render_mpijob(job: &TrainingJob) -> Value {
         job,
         pod::PodParts {
             role: Some("launcher"),
-            resources: Some(
-                json!({"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}),
-            ),
+            resources: Some(launcher_resources()),
             ..pod::PodParts::new("launcher", launch)
         },
     );

@@ -18,7 +18,6 @@ use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 /// A CA and a serving certificate for localhost and 127.0.0.1, chained (leaf + CA) in `tls.crt`.
 pub struct Pki {
@@ -167,18 +166,9 @@ pub enum Client {
 }
 
 pub fn tls_connector(ca_pem: &str, alpn: &[&[u8]]) -> TlsConnector {
-    let mut roots = RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
-    TlsConnector::from(Arc::new(config))
+    TlsConnector::from(Arc::new(
+        mltrain_webhook::tls::client_config(ca_pem, alpn).expect("CA certificate"),
+    ))
 }
 
 impl Client {
