@@ -105,6 +105,10 @@ read -r n_rps n_p50 n_p99 n_note < <(wrk_run "https://127.0.0.1:$nport/mutate")
 printf '%-34s %10s %10s %10s  %s\n' "nginx static, wrk saturation" "$n_rps" "$n_p50" "$n_p99" "$n_note"
 read -r w_rps w_p50 w_p99 w_note < <(wrk_run "https://$waddr/mutate")
 printf '%-34s %10s %10s %10s  %s\n' "webhook /mutate, wrk saturation" "$w_rps" "$w_p50" "$w_p99" "$w_note"
+read -r a b c d e < <(fixed_run "127.0.0.1:$nport" 0)
+printf '%-34s %10s %10s %10s  p999 %s ms; %s\n' "nginx static, loadgen saturation" "$a" "$b" "$c" "$d" "$e"
+read -r a b c d e < <(fixed_run "$waddr" 0)
+printf '%-34s %10s %10s %10s  p999 %s ms; %s\n' "webhook /mutate, loadgen saturation" "$a" "$b" "$c" "$d" "$e"
 for rate in 1000 5000; do
   read -r a b c d e < <(fixed_run "127.0.0.1:$nport" "$rate")
   printf '%-34s %10s %10s %10s  p999 %s ms; %s\n' "nginx static, fixed ${rate}/s" "$a" "$b" "$c" "$d" "$e"
