@@ -44,6 +44,58 @@ pub enum Command {
     /// Create an MXNet parameter-server job (scheduler, servers, workers), or a standalone one.
     #[command(after_help = MXNET_EXAMPLES)]
     Mxnet(Box<CreateArgs>),
+    /// Try the cluster policy on manifests, offline.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  source <(kubectl mltrain completion bash)\n  kubectl mltrain completion zsh > \"${fpath[1]}/_kubectl-mltrain\"\n  kubectl mltrain completion fish > ~/.config/fish/completions/kubectl-mltrain.fish"
+    )]
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Run the admission engine on manifests (or AdmissionReviews) as the webhook would, without a
+    /// cluster: show what it adds and what it refuses. Exit 1 when anything would be refused.
+    #[command(
+        after_help = "Examples:\n  kubectl mltrain policy check -f job.yaml --policy-file policy.yaml\n  kubectl mltrain pytorch demo --dry-run=client -o yaml | kubectl mltrain policy check -f - -o yaml"
+    )]
+    Check(PolicyCheckArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PolicyCheckArgs {
+    /// Manifests (YAML or JSON, several documents allowed; AdmissionReviews too), or - for stdin.
+    #[arg(short = 'f', long = "filename", value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// The cluster policy (default: the default policy).
+    #[arg(long, value_name = "FILE")]
+    pub policy_file: Option<PathBuf>,
+    /// Adapt to OpenShift as the webhook would on an OpenShift cluster.
+    #[arg(long)]
+    pub openshift: bool,
+    /// Check approvals as this user (default: approvals are left to the cluster).
+    #[arg(long = "as", value_name = "USER")]
+    pub user: Option<String>,
+    /// A group of that user (repeatable).
+    #[arg(long = "as-group", value_name = "GROUP", requires = "user")]
+    pub groups: Vec<String>,
+    /// Namespace the objects are checked in (labels approve high priority: --namespace-label).
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    /// A label of that namespace, K=V (repeatable).
+    #[arg(long, value_name = "K=V")]
+    pub namespace_label: Vec<String>,
+    /// Print the objects as admitted instead of the report.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<OutputFormat>,
+    /// With the report, print each RFC 6902 patch.
+    #[arg(long)]
+    pub show_patch: bool,
 }
 
 const DEEPSPEED_EXAMPLES: &str = "Examples:

@@ -35,6 +35,17 @@ fn main() -> ExitCode {
             Command::Pytorch(args) => commands::create::run(Framework::PyTorch, args).await,
             Command::Deepspeed(args) => commands::create::run(Framework::DeepSpeed, args).await,
             Command::Mxnet(args) => commands::create::run(Framework::MXNet, args).await,
+            Command::Policy(cli::PolicyCommand::Check(args)) => commands::policy::run(args),
+            Command::Completion { shell } => {
+                let mut cmd = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(
+                    *shell,
+                    &mut cmd,
+                    "kubectl-mltrain",
+                    &mut std::io::stdout(),
+                );
+                Ok(Exit::Ok)
+            }
         }
     });
     match result {

@@ -12,7 +12,14 @@ use crate::cli::OutputFormat;
 pub fn name_of(obj: &Value) -> String {
     let kind = obj["kind"].as_str().unwrap_or("").to_lowercase();
     let api = obj["apiVersion"].as_str().unwrap_or("");
-    let name = obj["metadata"]["name"].as_str().unwrap_or("");
+    // Pods made by controllers have only `generateName` until they are created.
+    let generated = obj["metadata"]["generateName"]
+        .as_str()
+        .map(|g| format!("{g}*"));
+    let name = match obj["metadata"]["name"].as_str().filter(|n| !n.is_empty()) {
+        Some(n) => n.to_string(),
+        None => generated.unwrap_or_default(),
+    };
     match api.rsplit_once('/') {
         Some((group, _)) => format!("{kind}.{group}/{name}"),
         None => format!("{kind}/{name}"),

@@ -1,2 +1,3 @@
 //! One file per command.
 pub mod create;
+pub mod policy;

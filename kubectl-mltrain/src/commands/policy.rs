@@ -1,0 +1,173 @@
+//! `kubectl mltrain policy check`: the admission engine offline on any manifests, like `kyverno apply`.
+//! Each object is admitted as a CREATE (an AdmissionReview keeps its own operation, user and old
+//! object), and the report says what the webhook would add, warn about and refuse.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use mltrain_shared::{Engine, Operation, Policy, Request, UserInfo};
+use serde_json::Value;
+
+use crate::cli::PolicyCheckArgs;
+use crate::error::{CommandError, Exit};
+use crate::output;
+
+fn read(path: &std::path::Path) -> Result<String, CommandError> {
+    let usage =
+        |m: String| CommandError::Usage(vec![format!("-f {:?}: {m}", path.display().to_string())]);
+    if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| usage(format!("cannot read stdin: {e}")))?;
+        Ok(s)
+    } else {
+        std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read it: {e}")))
+    }
+}
+
+/// Every document of a YAML or JSON text; `v1 List`s are flattened.
+fn documents(text: &str, name: &str) -> Result<Vec<Value>, CommandError> {
+    let mut out = Vec::new();
+    for (i, doc) in yaml_serde::Deserializer::from_str(text).enumerate() {
+        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| {
+            CommandError::Usage(vec![format!("-f {name:?}: document {}: {e}", i + 1)])
+        })?;
+        match v {
+            Value::Null => {}
+            Value::Object(ref m) if m.get("kind").and_then(Value::as_str) == Some("List") => out
+                .extend(
+                    m.get("items")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
+pub fn run(a: &PolicyCheckArgs) -> Result<Exit, CommandError> {
+    let policy = match &a.policy_file {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                CommandError::Usage(vec![format!(
+                    "--policy-file {:?}: cannot read it: {e}",
+                    p.display().to_string()
+                )])
+            })?;
+            Policy::from_yaml(&text).map_err(|e| {
+                CommandError::Usage(vec![format!(
+                    "--policy-file {:?}: {e}",
+                    p.display().to_string()
+                )])
+            })?
+        }
+        None => Policy::default(),
+    };
+    let engine = Engine::new(policy);
+    let mut labels = BTreeMap::new();
+    for kv in &a.namespace_label {
+        let (k, v) = crate::args::key_value("--namespace-label", kv)?;
+        labels.insert(k, v);
+    }
+    let user = a.user.as_ref().map(|u| UserInfo {
+        username: u.clone(),
+        groups: a.groups.clone(),
+    });
+    let mut docs = Vec::new();
+    for f in &a.files {
+        docs.extend(documents(&read(f)?, &f.display().to_string())?);
+    }
+    let mut report = String::new();
+    let mut admitted = Vec::new();
+    let mut refused = 0;
+    for doc in &docs {
+        // An AdmissionReview brings its own request.
+        let (op, obj, old, review_user, ns) = if doc["kind"] == "AdmissionReview" {
+            let r = &doc["request"];
+            let op: Operation = r["operation"]
+                .as_str()
+                .unwrap_or("CREATE")
+                .parse()
+                .unwrap_or(Operation::Create);
+            let obj = if op == Operation::Delete {
+                &r["oldObject"]
+            } else {
+                &r["object"]
+            };
+            let user = UserInfo {
+                username: r["userInfo"]["username"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .into(),
+                groups: serde_json::from_value(r["userInfo"]["groups"].clone()).unwrap_or_default(),
+            };
+            (
+                op,
+                obj,
+                r.get("oldObject").filter(|o| !o.is_null()),
+                Some(user),
+                r["namespace"].as_str().unwrap_or(&a.namespace),
+            )
+        } else {
+            (Operation::Create, doc, None, None, a.namespace.as_str())
+        };
+        let user = review_user.as_ref().or(user.as_ref());
+        let review = engine.admit(&Request {
+            operation: op,
+            object: obj,
+            old_object: old,
+            namespace: ns,
+            namespace_labels: &labels,
+            user,
+            openshift: a.openshift,
+        });
+        let name = output::name_of(obj);
+        let handled = mltrain_shared::engine::is_handled(obj);
+        let verdict = match (handled, review.allowed(), review.patch.0.len()) {
+            (false, _, _) => "not a kind the policy applies to: passes unchanged".to_string(),
+            (true, true, 0) => "allowed, nothing to change".to_string(),
+            (true, true, n) => format!("allowed, {n} change{}", if n == 1 { "" } else { "s" }),
+            (true, false, 0) => "REFUSED".to_string(),
+            (true, false, n) => format!(
+                "REFUSED (after {n} change{})",
+                if n == 1 { "" } else { "s" }
+            ),
+        };
+        report += &format!("{name}: {verdict}\n");
+        if a.show_patch && !review.patch.0.is_empty() {
+            report += &format!(
+                "  patch: {}\n",
+                serde_json::to_string(&review.patch).unwrap_or_default()
+            );
+        }
+        for w in &review.warnings {
+            report += &format!("  warning: {w}\n");
+        }
+        for v in &review.violations {
+            report += &format!("  - {v}\n");
+        }
+        if !review.allowed() {
+            refused += 1;
+        }
+        admitted.push(review.mutated(obj));
+    }
+    if user.is_none() && docs.iter().all(|d| d["kind"] != "AdmissionReview") {
+        report += "note: approvals of priority classes are left to the cluster; give --as USER to check them\n";
+    }
+    report += &format!(
+        "{} object{} checked, {refused} refused\n",
+        docs.len(),
+        if docs.len() == 1 { "" } else { "s" }
+    );
+    match a.output {
+        Some(fmt) => {
+            output::print(&output::format(&admitted, fmt));
+            eprint!("{report}");
+        }
+        None => output::print(&report),
+    }
+    Ok(if refused > 0 { Exit::Refused } else { Exit::Ok })
+}
