@@ -44,6 +44,14 @@ pub enum Command {
     /// Create an MXNet parameter-server job (scheduler, servers, workers), or a standalone one.
     #[command(after_help = MXNET_EXAMPLES)]
     Mxnet(Box<CreateArgs>),
+    /// List the training jobs made by mltrain: ranks ready, phase, age.
+    List(ListArgs),
+    /// A job's phase, every rank's pod, and the events that explain a stuck job.
+    Status(TargetArgs),
+    /// A job's logs: rank 0, one rank, or every rank interleaved with prefixes.
+    Logs(LogsArgs),
+    /// Delete every object of a job, whatever its backend.
+    Delete(TargetArgs),
     /// Try the cluster policy on manifests, offline.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -176,9 +184,9 @@ pub enum BackendArg {
     Mpijob,
 }
 
-/// kubectl's connection and output flags.
+/// kubectl's connection flags.
 #[derive(Debug, Clone, Args)]
-pub struct KubectlArgs {
+pub struct ConnArgs {
     /// Namespace of the job (default: the kubeconfig context's).
     #[arg(short = 'n', long, help_heading = "kubectl")]
     pub namespace: Option<String>,
@@ -188,6 +196,13 @@ pub struct KubectlArgs {
     /// Path to the kubeconfig file.
     #[arg(long, help_heading = "kubectl")]
     pub kubeconfig: Option<PathBuf>,
+}
+
+/// kubectl's connection and output flags.
+#[derive(Debug, Clone, Args)]
+pub struct KubectlArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
     /// Print the objects instead of a summary.
     #[arg(short = 'o', long, value_enum, help_heading = "kubectl")]
     pub output: Option<OutputFormat>,
@@ -466,10 +481,61 @@ pub struct CreateArgs {
     #[arg(long, value_name = "GID", help_heading = "Security")]
     pub fs_group: Option<i64>,
 
+    /// After submitting, watch until every rank runs or the job ends (exit 1 if it fails).
+    #[arg(long)]
+    pub wait: bool,
+
     #[command(flatten)]
     pub kubectl: KubectlArgs,
 
     /// The program and its arguments (a .py file runs under the launcher); none runs the smoke test.
     #[arg(last = true, value_name = "PROGRAM [ARGS]")]
     pub program: Vec<String>,
+}
+
+/// Output formats of `list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Wide,
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// Jobs of every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<ListFormat>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// The job's name.
+    pub name: String,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// The job's name.
+    pub name: String,
+    /// This rank only (default: rank 0; the launcher for DeepSpeed over SSH).
+    #[arg(long, conflicts_with = "all")]
+    pub rank: Option<u32>,
+    /// Every rank, lines prefixed with their rank and interleaved by time.
+    #[arg(long)]
+    pub all: bool,
+    /// Keep streaming.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// The previous container's logs (after a restart).
+    #[arg(long)]
+    pub previous: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }

@@ -6,14 +6,14 @@
 
 use std::time::Duration;
 
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Client, Config};
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::cli::KubectlArgs;
+use crate::cli::ConnArgs;
 
 /// Where the webhook's deployment keeps the policy.
 pub const POLICY_NAMESPACE: &str = "mltrain-system";
@@ -44,7 +44,7 @@ pub struct Cluster {
 }
 
 /// Resolve kubectl's connection flags into a client config.
-pub async fn config(k: &KubectlArgs) -> Result<Config, ClusterError> {
+pub async fn config(k: &ConnArgs) -> Result<Config, ClusterError> {
     let options = KubeConfigOptions {
         context: k.context.clone(),
         ..KubeConfigOptions::default()
@@ -67,7 +67,7 @@ pub async fn config(k: &KubectlArgs) -> Result<Config, ClusterError> {
 }
 
 impl Cluster {
-    pub async fn connect(k: &KubectlArgs) -> Result<Cluster, ClusterError> {
+    pub async fn connect(k: &ConnArgs) -> Result<Cluster, ClusterError> {
         let config = config(k).await?;
         let namespace = config.default_namespace.clone();
         let client = Client::try_from(config).map_err(|e| ClusterError::NoConfig(e.to_string()))?;
@@ -179,6 +179,209 @@ impl Cluster {
             .as_str()
             .unwrap_or(&self.namespace);
         Ok(Api::namespaced_with(self.client.clone(), ns, &ar))
+    }
+}
+
+/// The kinds a job's top object can be, with their REST resource.
+pub const TOP_KINDS: [(&str, &str, &str, &str); 5] = [
+    (
+        "workload.codeflare.dev",
+        "v1beta2",
+        "AppWrapper",
+        "appwrappers",
+    ),
+    ("kubeflow.org", "v1", "PyTorchJob", "pytorchjobs"),
+    ("kubeflow.org", "v2beta1", "MPIJob", "mpijobs"),
+    ("jobset.x-k8s.io", "v1alpha2", "JobSet", "jobsets"),
+    ("batch", "v1", "Job", "jobs"),
+];
+
+/// Every kind of object a job may consist of, deleted in this order (workloads first).
+const JOB_KINDS: [(&str, &str, &str, &str); 8] = [
+    TOP_KINDS[0],
+    TOP_KINDS[1],
+    TOP_KINDS[2],
+    TOP_KINDS[3],
+    TOP_KINDS[4],
+    ("", "v1", "Service", "services"),
+    ("", "v1", "Secret", "secrets"),
+    ("", "v1", "ConfigMap", "configmaps"),
+];
+
+fn resource((group, version, kind, plural): (&str, &str, &str, &str)) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+/// A list failed because the kind is not installed (404) or not ours to see (403): nothing to show.
+fn absent(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404 || s.code == 403)
+}
+
+impl Cluster {
+    fn dynamic(&self, ar: &ApiResource, ns: Option<&str>) -> Api<DynamicObject> {
+        match ns {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, ar),
+            None => Api::all_with(self.client.clone(), ar),
+        }
+    }
+
+    /// Objects made by mltrain of the kinds a job's top can be, as JSON with their kind set (list
+    /// items carry none). Kinds whose CRD is not installed are skipped.
+    pub async fn workloads(
+        &self,
+        ns: Option<&str>,
+        selector: &str,
+    ) -> Result<Vec<Value>, ClusterError> {
+        let mut out = Vec::new();
+        for k in TOP_KINDS {
+            let api = self.dynamic(&resource(k), ns);
+            match api.list(&ListParams::default().labels(selector)).await {
+                Ok(list) => {
+                    for item in list.items {
+                        let mut v = serde_json::to_value(item).unwrap_or(Value::Null);
+                        v["kind"] = Value::from(k.2);
+                        v["apiVersion"] = Value::from(if k.0.is_empty() {
+                            k.1.to_string()
+                        } else {
+                            format!("{}/{}", k.0, k.1)
+                        });
+                        out.push(v);
+                    }
+                }
+                Err(e) if absent(&e) => {}
+                Err(e) => return Err(ClusterError::Api(e.to_string())),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Pods with a label selector.
+    pub async fn pods(&self, ns: Option<&str>, selector: &str) -> Result<Vec<Value>, ClusterError> {
+        let api: Api<k8s_openapi::api::core::v1::Pod> = match ns {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        };
+        let list = api
+            .list(&ListParams::default().labels(selector))
+            .await
+            .map_err(|e| ClusterError::Api(e.to_string()))?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
+            .collect())
+    }
+
+    /// Events about one object, oldest first.
+    pub async fn events(&self, ns: &str, name: &str) -> Result<Vec<Value>, ClusterError> {
+        let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(self.client.clone(), ns);
+        let list = api
+            .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
+            .await
+            .map_err(|e| ClusterError::Api(e.to_string()))?;
+        let mut events: Vec<Value> = list
+            .items
+            .into_iter()
+            .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+            .collect();
+        let when = |e: &Value| {
+            e["lastTimestamp"]
+                .as_str()
+                .or(e["eventTime"].as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        events.sort_by_key(when);
+        Ok(events)
+    }
+
+    /// A pod's logs (with kubelet timestamps when asked).
+    pub async fn logs(
+        &self,
+        ns: &str,
+        pod: &str,
+        previous: bool,
+        timestamps: bool,
+    ) -> Result<String, ClusterError> {
+        let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(self.client.clone(), ns);
+        let params = kube::api::LogParams {
+            previous,
+            timestamps,
+            ..Default::default()
+        };
+        api.logs(pod, &params)
+            .await
+            .map_err(|e| ClusterError::Api(format!("logs of pod {pod}: {e}")))
+    }
+
+    /// Stream a pod's logs line by line into `tx`, each line prefixed.
+    pub async fn follow(
+        &self,
+        ns: &str,
+        pod: &str,
+        previous: bool,
+        prefix: String,
+        tx: tokio::sync::mpsc::Sender<String>,
+    ) -> Result<(), ClusterError> {
+        use futures::{AsyncBufReadExt, TryStreamExt};
+        let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(self.client.clone(), ns);
+        let params = kube::api::LogParams {
+            follow: true,
+            previous,
+            ..Default::default()
+        };
+        let stream = api
+            .log_stream(pod, &params)
+            .await
+            .map_err(|e| ClusterError::Api(format!("logs of pod {pod}: {e}")))?;
+        let mut lines = stream.lines();
+        while let Some(line) = lines
+            .try_next()
+            .await
+            .map_err(|e| ClusterError::Api(e.to_string()))?
+        {
+            if tx.send(format!("[{prefix}] {line}")).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Delete every object of job `name` (all kinds; those whose CRD is absent are skipped). Returns
+    /// what was deleted, as `kind.group/name`.
+    pub async fn delete_job(&self, ns: &str, name: &str) -> Result<Vec<String>, ClusterError> {
+        let selector = format!("{}={name}", mltrain_shared::engine::facts::JOB_NAME_LABEL);
+        let mut deleted = Vec::new();
+        for k in JOB_KINDS {
+            let api = self.dynamic(&resource(k), Some(ns));
+            let list = match api.list(&ListParams::default().labels(&selector)).await {
+                Ok(l) => l,
+                Err(e) if absent(&e) => continue,
+                Err(e) => return Err(ClusterError::Api(e.to_string())),
+            };
+            for item in list.items {
+                let Some(obj_name) = item.metadata.name.clone() else {
+                    continue;
+                };
+                match api.delete(&obj_name, &DeleteParams::background()).await {
+                    Ok(_) => {}
+                    Err(e) if matches!(&e, kube::Error::Api(s) if s.code == 404) => continue,
+                    Err(e) => {
+                        return Err(ClusterError::Api(format!(
+                            "deleting {} {obj_name}: {e}",
+                            k.2
+                        )));
+                    }
+                }
+                let group = if k.0.is_empty() {
+                    String::new()
+                } else {
+                    format!(".{}", k.0)
+                };
+                deleted.push(format!("{}{group}/{obj_name}", k.2.to_lowercase()));
+            }
+        }
+        Ok(deleted)
     }
 }
 
@@ -423,5 +626,124 @@ mod tests {
             seen[1],
             "GET /api/v1/namespaces/mltrain-system/configmaps/mltrain-policy"
         );
+    }
+}
+
+/// A fake API server over kube's mock service layer, answering from recorded cluster state
+/// (`tests/data/cluster/state.json`): lists by resource, pods, events, deletes. For the day-2 tests.
+#[cfg(test)]
+pub mod mock {
+    use http::{Request, Response, StatusCode};
+    use kube::client::Body;
+    use serde_json::{Value, json};
+    use tower_test::mock;
+
+    use super::Cluster;
+
+    fn list(kind: &str, items: &Value) -> Value {
+        json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": {}, "items": items})
+    }
+
+    fn decode(s: &str) -> String {
+        let mut out = Vec::new();
+        let b = s.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%'
+                && i + 2 < b.len()
+                && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+            out.push(if b[i] == b'+' { b' ' } else { b[i] });
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Items matching the request's `labelSelector` (`k=v` and `k` terms, comma-separated).
+    fn select(items: &Value, query: &str) -> Value {
+        let selector = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("labelSelector="))
+            .map(decode)
+            .unwrap_or_default();
+        let matches = |item: &Value| {
+            selector.split(',').filter(|t| !t.is_empty()).all(|term| {
+                let labels = &item["metadata"]["labels"];
+                match term.split_once('=') {
+                    Some((k, v)) => labels[k] == v,
+                    None => !labels[term].is_null(),
+                }
+            })
+        };
+        Value::Array(
+            items
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|i| matches(i))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// A cluster answering from `state`; returns the requests it saw once the cluster is dropped.
+    pub fn cluster(state: Value) -> (Cluster, tokio::task::JoinHandle<Vec<String>>) {
+        let (svc, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let server = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some((req, send)) = handle.next_request().await {
+                let (method, uri) = (req.method().to_string(), req.uri().clone());
+                let path = uri.path().to_string();
+                let query = uri.query().unwrap_or("").to_string();
+                seen.push(format!("{method} {path}"));
+                let resource = path.rsplit('/').next().unwrap_or("");
+                let (code, body) = if method == "DELETE" {
+                    (
+                        StatusCode::OK,
+                        json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+                    )
+                } else if resource == "events" {
+                    let name = query
+                        .split("involvedObject.name%3D")
+                        .nth(1)
+                        .or_else(|| query.split("involvedObject.name=").nth(1))
+                        .unwrap_or("");
+                    let name = name.split('&').next().unwrap_or("");
+                    (
+                        StatusCode::OK,
+                        list(
+                            "Event",
+                            &state["events"].get(name).cloned().unwrap_or(json!([])),
+                        ),
+                    )
+                } else {
+                    match state.get(resource) {
+                        Some(items) => (StatusCode::OK, list("X", &select(items, &query))),
+                        None => (
+                            StatusCode::NOT_FOUND,
+                            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "reason": "NotFound", "message": "the server could not find the requested resource"}),
+                        ),
+                    }
+                };
+                send.send_response(
+                    Response::builder()
+                        .status(code)
+                        .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                        .unwrap(),
+                );
+            }
+            seen
+        });
+        (
+            Cluster {
+                client: kube::Client::new(svc, "ml"),
+                namespace: "ml".into(),
+            },
+            server,
+        )
     }
 }

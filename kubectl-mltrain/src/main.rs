@@ -5,6 +5,7 @@ mod cli;
 mod cluster;
 mod commands;
 mod error;
+mod jobs;
 mod output;
 mod resolve;
 mod settings;
@@ -35,6 +36,10 @@ fn main() -> ExitCode {
             Command::Pytorch(args) => commands::create::run(Framework::PyTorch, args).await,
             Command::Deepspeed(args) => commands::create::run(Framework::DeepSpeed, args).await,
             Command::Mxnet(args) => commands::create::run(Framework::MXNet, args).await,
+            Command::List(args) => commands::list::run(args).await,
+            Command::Status(args) => commands::status::run(args).await,
+            Command::Logs(args) => commands::logs::run(args).await,
+            Command::Delete(args) => commands::delete::run(args).await,
             Command::Policy(cli::PolicyCommand::Check(args)) => commands::policy::run(args),
             Command::Completion { shell } => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();

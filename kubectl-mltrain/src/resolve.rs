@@ -58,7 +58,7 @@ pub fn job_from_args(
     if let Some(n) = &a.name {
         job.name = n.clone();
     }
-    if let Some(ns) = &a.kubectl.namespace {
+    if let Some(ns) = &a.kubectl.conn.namespace {
         job.namespace = Some(ns.clone());
     }
     if let Some(b) = a.backend {

@@ -34,7 +34,7 @@ pub async fn run(framework: Framework, args: &CreateArgs) -> Result<Exit, Comman
     let dry = args.kubectl.dry_run;
 
     // Offline client dry-runs must work without a cluster; everything else needs one.
-    let cluster = match Cluster::connect(&args.kubectl).await {
+    let cluster = match Cluster::connect(&args.kubectl.conn).await {
         Ok(c) => Some(c),
         Err(e) if dry == DryRun::Client => {
             let _ = e;
@@ -75,6 +75,7 @@ pub async fn run(framework: Framework, args: &CreateArgs) -> Result<Exit, Comman
                     other => CommandError::Failed(format!("error: {other}")),
                 })?;
             let suffix = if server_dry { " (server dry run)" } else { "" };
+            let wait = args.wait && !server_dry;
             match args.kubectl.output {
                 Some(fmt) => {
                     let objs: Vec<Value> = applied.iter().map(|a| a.object.clone()).collect();
@@ -92,6 +93,10 @@ pub async fn run(framework: Framework, args: &CreateArgs) -> Result<Exit, Comman
                         })
                         .collect::<String>(),
                 ),
+            }
+            if wait {
+                let ns = job.namespace.clone().unwrap_or_else(|| c.namespace.clone());
+                return wait_for(c, &ns, &job.name, std::time::Duration::from_secs(2)).await;
             }
             Ok(Exit::Ok)
         }
@@ -215,5 +220,61 @@ fn preview(
             "error: {}\nnothing was sent to the cluster",
             refusals.join("\n")
         )))
+    }
+}
+
+/// Watch a job until every rank runs or it ends, with a live progress line on a terminal and a line
+/// per change otherwise. Exit 1 if it fails.
+pub async fn wait_for(
+    c: &Cluster,
+    ns: &str,
+    name: &str,
+    every: std::time::Duration,
+) -> Result<Exit, CommandError> {
+    use crate::jobs::{self, Phase};
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut last = String::new();
+    loop {
+        let line = match crate::commands::status::fetch(c, ns, name).await {
+            Ok((top, pods)) => {
+                let phase = jobs::phase(&top, &pods);
+                let (ready, total) = jobs::ranks_ready(&top, &pods);
+                let why = pods
+                    .iter()
+                    .map(jobs::rank)
+                    .find(|r| !r.reason.is_empty() && r.reason != "ContainerCreating")
+                    .map(|r| format!(" ({}: {})", r.pod, r.reason))
+                    .unwrap_or_default();
+                let line = format!(
+                    "{name}: {ready}/{total} ranks ready, {}{why}",
+                    phase.as_str()
+                );
+                match phase {
+                    p if p == Phase::Running || p.finished() => {
+                        if tty {
+                            eprintln!("\r\x1b[2K{line}");
+                        } else {
+                            eprintln!("{line}");
+                        }
+                        if phase == Phase::Failed {
+                            return Err(CommandError::Refused(format!(
+                                "error: job {name} failed; see kubectl mltrain status {name} and kubectl mltrain logs {name} --all"
+                            )));
+                        }
+                        return Ok(Exit::Ok);
+                    }
+                    _ => line,
+                }
+            }
+            // Just created: the objects may not be listed yet.
+            Err(_) => format!("{name}: waiting for the job to appear"),
+        };
+        if tty {
+            eprint!("\r\x1b[2K{line}");
+        } else if line != last {
+            eprintln!("{line}");
+        }
+        last = line;
+        tokio::time::sleep(every).await;
     }
 }

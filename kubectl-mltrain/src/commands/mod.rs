@@ -1,3 +1,7 @@
 //! One file per command.
 pub mod create;
+pub mod delete;
+pub mod list;
+pub mod logs;
 pub mod policy;
+pub mod status;

@@ -1,0 +1,145 @@
+//! `kubectl mltrain logs NAME [--rank N | --all] [-f] [--previous]`: logs by rank, whatever the
+//! backend; with `--all`, every rank's lines prefixed and interleaved by time. Works for failed pods
+//! (their logs stay until the pod is deleted).
+
+use serde_json::Value;
+
+use crate::cli::LogsArgs;
+use crate::cluster::Cluster;
+use crate::error::{CommandError, Exit};
+use crate::jobs;
+
+/// The pods to read and their prefixes: one rank, every rank, or by default rank 0 (the launcher for
+/// a DeepSpeed SSH job, since it prints the whole run).
+pub fn select(
+    pods: &[Value],
+    rank: Option<u32>,
+    all: bool,
+) -> Result<Vec<(String, String)>, String> {
+    let mut ranks: Vec<jobs::Rank> = pods.iter().map(jobs::rank).collect();
+    ranks.sort_by_key(|r| {
+        (
+            r.role != "launcher",
+            r.rank.unwrap_or(u32::MAX),
+            r.pod.clone(),
+        )
+    });
+    let label = |r: &jobs::Rank| match (r.role.as_str(), r.rank) {
+        ("launcher" | "scheduler" | "server", Some(n)) if r.role != "launcher" => {
+            format!("{} {n}", r.role)
+        }
+        ("launcher", _) => "launcher".to_string(),
+        (_, Some(n)) => format!("rank {n}"),
+        _ => r.pod.clone(),
+    };
+    let chosen: Vec<&jobs::Rank> = match (rank, all) {
+        (_, true) => ranks.iter().collect(),
+        (Some(n), _) => ranks
+            .iter()
+            .filter(|r| jobs::is_training_rank(r) && r.rank == Some(n))
+            .collect(),
+        (None, _) => ranks.iter().take(1).collect(),
+    };
+    if chosen.is_empty() {
+        return Err(match rank {
+            Some(n) => format!(
+                "no pod for rank {n} (the job has {} training pods); see kubectl mltrain status",
+                ranks.iter().filter(|r| jobs::is_training_rank(r)).count()
+            ),
+            None => "the job has no pods yet; see kubectl mltrain status".into(),
+        });
+    }
+    Ok(chosen
+        .into_iter()
+        .map(|r| (label(r), r.pod.clone()))
+        .collect())
+}
+
+pub async fn run(a: &LogsArgs) -> Result<Exit, CommandError> {
+    let failed = |e: crate::cluster::ClusterError| CommandError::Failed(format!("error: {e}"));
+    let cluster = Cluster::connect(&a.conn).await.map_err(failed)?;
+    let ns = cluster.namespace.clone();
+    let (_, pods) = crate::commands::status::fetch(&cluster, &ns, &a.name).await?;
+    let chosen =
+        select(&pods, a.rank, a.all).map_err(|m| CommandError::Failed(format!("error: {m}")))?;
+    if a.follow {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(1024);
+        let cluster = std::sync::Arc::new(cluster);
+        for (prefix, pod) in chosen {
+            let (c, tx, ns, previous) = (cluster.clone(), tx.clone(), ns.clone(), a.previous);
+            tokio::spawn(async move {
+                if let Err(e) = c
+                    .follow(&ns, &pod, previous, prefix.clone(), tx.clone())
+                    .await
+                {
+                    let _ = tx.send(format!("[{prefix}] error: {e}")).await;
+                }
+            });
+        }
+        drop(tx);
+        while let Some(line) = rx.recv().await {
+            crate::output::print(&(line + "\n"));
+        }
+        return Ok(Exit::Ok);
+    }
+    let single = chosen.len() == 1 && !a.all;
+    let mut texts = Vec::new();
+    for (prefix, pod) in chosen {
+        let text = cluster
+            .logs(&ns, &pod, a.previous, !single)
+            .await
+            .map_err(failed)?;
+        texts.push((prefix, text));
+    }
+    if single {
+        crate::output::print(&texts[0].1);
+    } else {
+        crate::output::print(&jobs::interleave(&texts));
+    }
+    Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(name: &str, rank: u32, role: Option<&str>) -> Value {
+        let mut p = json!({"metadata": {"name": name, "labels": {"batch.kubernetes.io/job-completion-index": rank.to_string()}}, "status": {"phase": "Running"}});
+        if let Some(r) = role {
+            p["metadata"]["labels"]["mltrain.io/role"] = json!(r);
+        }
+        p
+    }
+
+    #[test]
+    fn rank_zero_by_default_the_launcher_for_deepspeed_and_every_rank_with_all() {
+        let pods = vec![pod("j-1-x", 1, None), pod("j-0-y", 0, None)];
+        assert_eq!(
+            select(&pods, None, false).unwrap(),
+            [("rank 0".to_string(), "j-0-y".to_string())]
+        );
+        assert_eq!(
+            select(&pods, Some(1), false).unwrap(),
+            [("rank 1".to_string(), "j-1-x".to_string())]
+        );
+        assert_eq!(select(&pods, None, true).unwrap().len(), 2);
+        assert!(
+            select(&pods, Some(7), false)
+                .unwrap_err()
+                .starts_with("no pod for rank 7 (the job has 2 training pods)")
+        );
+        let ds = vec![
+            pod("ds-worker-0-a", 0, Some("worker")),
+            pod("ds-b", 0, Some("launcher")),
+        ];
+        assert_eq!(
+            select(&ds, None, false).unwrap(),
+            [("launcher".to_string(), "ds-b".to_string())]
+        );
+        assert_eq!(
+            select(&ds, Some(0), false).unwrap(),
+            [("rank 0".to_string(), "ds-worker-0-a".to_string())]
+        );
+    }
+}

@@ -1,0 +1,367 @@
+//! What a training job looks like in the cluster, whatever its backend: the top object (the one named
+//! after the job: a Job, JobSet, PyTorchJob, MPIJob or AppWrapper), its pods and their ranks, and one
+//! phase derived the same way for `list`, `status` and `--wait`.
+
+use serde_json::Value;
+
+use mltrain_shared::engine::facts::{JOB_NAME_LABEL, WORLD_SIZE_LABEL};
+
+/// A job's phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Suspended: waiting for Kueue (or an admin) to admit it.
+    Queued,
+    /// Some rank cannot start (unschedulable, image pull error, ...).
+    Pending,
+    /// Ranks are starting.
+    Starting,
+    /// Every rank runs.
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Queued => "Queued",
+            Phase::Pending => "Pending",
+            Phase::Starting => "Starting",
+            Phase::Running => "Running",
+            Phase::Succeeded => "Succeeded",
+            Phase::Failed => "Failed",
+        }
+    }
+
+    /// Whether the job is over.
+    pub fn finished(self) -> bool {
+        matches!(self, Phase::Succeeded | Phase::Failed)
+    }
+}
+
+/// One rank's pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rank {
+    pub rank: Option<u32>,
+    /// `launcher`, `worker`, `scheduler`, `server`, or empty.
+    pub role: String,
+    pub pod: String,
+    pub phase: String,
+    pub ready: bool,
+    pub restarts: u64,
+    pub node: String,
+    /// Why it is not running, when it is not (Unschedulable, ImagePullBackOff, Error, ...).
+    pub reason: String,
+}
+
+fn condition_true(obj: &Value, kind: &str) -> bool {
+    obj.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == kind && c["status"] == "True")
+        })
+}
+
+/// The rank of a pod, from the labels each backend sets.
+pub fn rank_of(pod: &Value) -> Option<u32> {
+    let labels = &pod["metadata"]["labels"];
+    let num = |k: &str| labels[k].as_str().and_then(|v| v.parse::<u32>().ok());
+    if let Some(i) = num("batch.kubernetes.io/job-completion-index") {
+        return Some(i);
+    }
+    let index = num("training.kubeflow.org/replica-index")?;
+    match labels["training.kubeflow.org/replica-type"].as_str()? {
+        "master" | "Master" => Some(0),
+        "worker" | "Worker"
+            if labels["training.kubeflow.org/job-role"].is_null() && pod_is_pytorch(pod) =>
+        {
+            Some(index + 1)
+        }
+        _ => Some(index),
+    }
+}
+
+fn pod_is_pytorch(pod: &Value) -> bool {
+    pod["metadata"]["labels"]["training.kubeflow.org/operator-name"] == "pytorchjob-controller"
+}
+
+/// A pod's state for `status`.
+pub fn rank(pod: &Value) -> Rank {
+    let statuses = pod
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let waiting = statuses
+        .iter()
+        .find_map(|s| s.pointer("/state/waiting/reason").and_then(Value::as_str));
+    let terminated = statuses.iter().find_map(|s| {
+        s.pointer("/state/terminated/reason")
+            .and_then(Value::as_str)
+    });
+    let unschedulable = pod
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c["type"] == "PodScheduled" && c["status"] == "False")
+        })
+        .and_then(|c| c["reason"].as_str());
+    let phase = pod
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("Unknown");
+    let reason = match phase {
+        "Running" => waiting.unwrap_or(""),
+        "Pending" => unschedulable.or(waiting).unwrap_or("ContainerCreating"),
+        "Failed" => terminated
+            .or(pod.pointer("/status/reason").and_then(Value::as_str))
+            .unwrap_or("Error"),
+        _ => "",
+    };
+    Rank {
+        rank: rank_of(pod),
+        role: pod["metadata"]["labels"]["mltrain.io/role"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+        pod: pod["metadata"]["name"].as_str().unwrap_or("").to_string(),
+        phase: phase.to_string(),
+        ready: statuses.iter().all(|s| s["ready"] == true) && !statuses.is_empty(),
+        restarts: statuses
+            .iter()
+            .filter_map(|s| s["restartCount"].as_u64())
+            .sum(),
+        node: pod
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Pods that are ranks of the training itself (not a DeepSpeed launcher or MXNet scheduler/server).
+pub fn is_training_rank(r: &Rank) -> bool {
+    matches!(r.role.as_str(), "" | "worker")
+}
+
+/// The job's size, from the label every object carries.
+pub fn world_size(top: &Value) -> u64 {
+    top["metadata"]["labels"][WORLD_SIZE_LABEL]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The phase of a job from its top object and its pods.
+pub fn phase(top: &Value, pods: &[Value]) -> Phase {
+    let kind = top["kind"].as_str().unwrap_or("");
+    let finished = match kind {
+        "Job" => (
+            condition_true(top, "Complete"),
+            condition_true(top, "Failed"),
+        ),
+        "JobSet" => (
+            condition_true(top, "Completed"),
+            condition_true(top, "Failed"),
+        ),
+        "PyTorchJob" | "MPIJob" => (
+            condition_true(top, "Succeeded"),
+            condition_true(top, "Failed"),
+        ),
+        "AppWrapper" => {
+            let p = top
+                .pointer("/status/phase")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            (p == "Succeeded", p == "Failed")
+        }
+        _ => (false, false),
+    };
+    match finished {
+        (true, _) => return Phase::Succeeded,
+        (_, true) => return Phase::Failed,
+        _ => {}
+    }
+    let suspended = top.pointer("/spec/suspend") == Some(&Value::Bool(true))
+        || top.pointer("/spec/runPolicy/suspend") == Some(&Value::Bool(true))
+        || (kind == "AppWrapper"
+            && matches!(
+                top.pointer("/status/phase").and_then(Value::as_str),
+                None | Some("" | "Suspended")
+            ))
+        || condition_true(top, "Suspended");
+    if suspended {
+        return Phase::Queued;
+    }
+    let ranks: Vec<Rank> = pods.iter().map(rank).filter(is_training_rank).collect();
+    if ranks.iter().any(|r| r.phase == "Failed") {
+        return Phase::Failed;
+    }
+    let stuck = ranks.iter().any(|r| {
+        r.phase == "Pending" && r.reason != "ContainerCreating" && r.reason != "PodInitializing"
+            || r.reason.contains("BackOff")
+            || r.reason.contains("ErrImage")
+    });
+    if stuck {
+        return Phase::Pending;
+    }
+    let want = world_size(top).max(1) as usize;
+    let running = ranks
+        .iter()
+        .filter(|r| r.phase == "Running" || r.phase == "Succeeded")
+        .count();
+    if running >= want {
+        Phase::Running
+    } else {
+        Phase::Starting
+    }
+}
+
+/// (ready, total) training ranks.
+pub fn ranks_ready(top: &Value, pods: &[Value]) -> (usize, u64) {
+    let ready = pods
+        .iter()
+        .map(rank)
+        .filter(|r| is_training_rank(r) && r.phase == "Running" && r.ready)
+        .count();
+    (ready, world_size(top))
+}
+
+/// The job a (top or inner) object belongs to.
+pub fn job_name(obj: &Value) -> Option<&str> {
+    obj["metadata"]["labels"][JOB_NAME_LABEL].as_str()
+}
+
+/// Whether `obj` is its job's top object: named after the job and not a PyTorchJob that an AppWrapper
+/// of the same name wraps (`wrapped` says whether such an AppWrapper exists).
+pub fn is_top(obj: &Value, wrapped: bool) -> bool {
+    let named = job_name(obj).is_some_and(|j| obj["metadata"]["name"] == j);
+    named && !(wrapped && obj["kind"] == "PyTorchJob")
+}
+
+/// Interleave lines of several ranks by their kubelet timestamp (`2026-...Z text`), prefixing each
+/// with its rank; lines without a timestamp keep their place after the previous one.
+pub fn interleave(logs: &[(String, String)]) -> String {
+    let mut lines: Vec<(&str, usize, usize, &str)> = Vec::new();
+    for (i, (_, text)) in logs.iter().enumerate() {
+        let mut last = "";
+        for (n, line) in text.lines().enumerate() {
+            let (ts, rest) = match line.split_once(' ') {
+                Some((ts, rest))
+                    if ts.len() >= 20 && ts.as_bytes()[4] == b'-' && ts.ends_with('Z') =>
+                {
+                    (ts, rest)
+                }
+                _ => (last, line),
+            };
+            last = ts;
+            lines.push((ts, i, n, rest));
+        }
+    }
+    // RFC 3339 timestamps in UTC sort as strings; ties keep rank, then line order.
+    lines.sort_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut out = String::new();
+    for (_, i, _, text) in lines {
+        out += &format!("[{}] {text}\n", logs[i].0);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(name: &str, index: u32, phase: &str, extra: Value) -> Value {
+        let mut p = json!({"metadata": {"name": name, "labels": {"mltrain.io/job-name": "j", "batch.kubernetes.io/job-completion-index": index.to_string()}},
+            "spec": {"nodeName": "n1"}, "status": {"phase": phase, "containerStatuses": [{"ready": phase == "Running", "restartCount": 0, "state": {}}]}});
+        if let Some(m) = extra.as_object() {
+            for (k, v) in m {
+                p["status"][k] = v.clone();
+            }
+        }
+        p
+    }
+
+    fn job(status: Value) -> Value {
+        json!({"kind": "Job", "metadata": {"name": "j", "labels": {"mltrain.io/job-name": "j", "mltrain.io/world-size": "2"}}, "spec": {}, "status": status})
+    }
+
+    #[test]
+    fn phases() {
+        let running = [
+            pod("j-0", 0, "Running", json!({})),
+            pod("j-1", 1, "Running", json!({})),
+        ];
+        assert_eq!(phase(&job(json!({})), &running), Phase::Running);
+        assert_eq!(phase(&job(json!({})), &running[..1]), Phase::Starting);
+        let done = job(json!({"conditions": [{"type": "Complete", "status": "True"}]}));
+        assert_eq!(phase(&done, &[]), Phase::Succeeded);
+        let failed_rank = [
+            pod("j-0", 0, "Running", json!({})),
+            pod("j-1", 1, "Failed", json!({})),
+        ];
+        assert_eq!(phase(&job(json!({})), &failed_rank), Phase::Failed);
+        let unschedulable = pod(
+            "j-1",
+            1,
+            "Pending",
+            json!({"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}),
+        );
+        assert_eq!(
+            phase(
+                &job(json!({})),
+                &[running[0].clone(), unschedulable.clone()]
+            ),
+            Phase::Pending
+        );
+        assert_eq!(rank(&unschedulable).reason, "Unschedulable");
+        let mut suspended = job(json!({}));
+        suspended["spec"]["suspend"] = json!(true);
+        assert_eq!(phase(&suspended, &[]), Phase::Queued);
+        let pj = json!({"kind": "PyTorchJob", "metadata": {"labels": {"mltrain.io/world-size": "2"}}, "spec": {}, "status": {"conditions": [
+            {"type": "Created", "status": "True"}, {"type": "Succeeded", "status": "True"}]}});
+        assert_eq!(phase(&pj, &[]), Phase::Succeeded);
+        let aw = json!({"kind": "AppWrapper", "metadata": {"labels": {}}, "spec": {}, "status": {"phase": "Failed"}});
+        assert_eq!(phase(&aw, &[]), Phase::Failed);
+    }
+
+    #[test]
+    fn ranks_from_every_backend() {
+        let indexed =
+            json!({"metadata": {"labels": {"batch.kubernetes.io/job-completion-index": "3"}}});
+        assert_eq!(rank_of(&indexed), Some(3));
+        let master = json!({"metadata": {"labels": {"training.kubeflow.org/replica-type": "master", "training.kubeflow.org/replica-index": "0",
+            "training.kubeflow.org/operator-name": "pytorchjob-controller"}}});
+        assert_eq!(rank_of(&master), Some(0));
+        let worker = json!({"metadata": {"labels": {"training.kubeflow.org/replica-type": "worker", "training.kubeflow.org/replica-index": "2",
+            "training.kubeflow.org/operator-name": "pytorchjob-controller"}}});
+        assert_eq!(rank_of(&worker), Some(3), "PyTorchJob worker i is rank i+1");
+    }
+
+    #[test]
+    fn logs_interleave_by_time_with_rank_prefixes() {
+        let logs = vec![
+            ("rank 0".to_string(), "2026-11-23T10:00:00.000000001Z start\n2026-11-23T10:00:02.000000000Z step 1\n".to_string()),
+            ("rank 1".to_string(), "2026-11-23T10:00:01.000000000Z start\n  continued\n2026-11-23T10:00:03.000000000Z step 1\n".to_string()),
+        ];
+        assert_eq!(
+            interleave(&logs),
+            "[rank 0] start\n[rank 1] start\n[rank 1]   continued\n[rank 0] step 1\n[rank 1] step 1\n"
+        );
+    }
+
+    #[test]
+    fn tops() {
+        let aw = json!({"kind": "AppWrapper", "metadata": {"name": "j", "labels": {"mltrain.io/job-name": "j"}}});
+        let pj = json!({"kind": "PyTorchJob", "metadata": {"name": "j", "labels": {"mltrain.io/job-name": "j"}}});
+        let workers = json!({"kind": "Job", "metadata": {"name": "j-worker", "labels": {"mltrain.io/job-name": "j"}}});
+        assert!(is_top(&aw, true));
+        assert!(!is_top(&pj, true));
+        assert!(is_top(&pj, false));
+        assert!(!is_top(&workers, false));
+    }
+}
