@@ -701,6 +701,16 @@ pub mod mock {
                 let query = uri.query().unwrap_or("").to_string();
                 seen.push(format!("{method} {path}"));
                 let resource = path.rsplit('/').next().unwrap_or("");
+                if resource == "log" {
+                    let pod = path.rsplit('/').nth(1).unwrap_or("");
+                    let text = state["logs"][pod].as_str().unwrap_or("").to_string();
+                    send.send_response(
+                        Response::builder()
+                            .body(Body::from(text.into_bytes()))
+                            .unwrap(),
+                    );
+                    continue;
+                }
                 let (code, body) = if method == "DELETE" {
                     (
                         StatusCode::OK,

@@ -225,13 +225,14 @@ mod mock_api_tests {
         let seen = server.await.unwrap();
         assert!(
             seen.contains(&"GET /apis/kubeflow.org/v2beta1/namespaces/ml/mpijobs".to_string()),
-            "an absent CRD is asked for and skipped"
+            "every top kind is listed"
         );
         let now = epoch("2026-11-23T10:30:00Z").unwrap();
         assert_eq!(
             render(&rows, None, false, now),
             "NAME      FRAMEWORK   BACKEND      RANKS   PHASE       AGE\n\
              aw        pytorch     appwrapper   2/2     Running     3h\n\
+             ds-mpi    deepspeed   mpijob       0/2     Queued      10m\n\
              js-done   pytorch     jobset       0/4     Succeeded   90m\n\
              pj-fail   pytorch     pytorchjob   1/2     Failed      2h\n\
              pt-run    pytorch     job          1/2     Pending     30m\n"
@@ -246,9 +247,46 @@ mod mock_api_tests {
         assert!(wide.contains("team-q"));
         let json: Value =
             serde_json::from_str(&render(&rows, Some(ListFormat::Json), false, now)).unwrap();
-        assert_eq!(json["items"][3]["phase"], "Pending");
+        assert_eq!(json["items"][4]["phase"], "Pending");
         let yaml = render(&rows, Some(ListFormat::Yaml), false, now);
         assert!(yaml.contains("phase: Failed"));
+    }
+
+    #[tokio::test]
+    async fn mock_api_a_kind_whose_crd_is_absent_is_skipped() {
+        let mut st = state();
+        st.as_object_mut().unwrap().remove("mpijobs");
+        let (cluster, server) = crate::cluster::mock::cluster(st);
+        let rows = rows(&cluster, Some("ml")).await.unwrap();
+        drop(cluster);
+        server.await.unwrap();
+        assert_eq!(rows.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn mock_api_logs_of_every_rank_interleaved_with_prefixes() {
+        let (cluster, server) = crate::cluster::mock::cluster(state());
+        let (_, pods) = crate::commands::status::fetch(&cluster, "ml", "pt-run")
+            .await
+            .unwrap();
+        let chosen = crate::commands::logs::select(&pods, None, true).unwrap();
+        let text = crate::commands::logs::collect(&cluster, "ml", &chosen, true, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            text,
+            "[rank 0] rank 0 starting\n[rank 1] rank 1 starting\n[rank 0] rank 0 step 1\n"
+        );
+        let one = crate::commands::logs::collect(&cluster, "ml", &chosen[1..], false, false)
+            .await
+            .unwrap();
+        assert!(one.ends_with("rank 1 starting\n"), "{one}");
+        drop(cluster);
+        let seen = server.await.unwrap();
+        assert!(
+            seen.contains(&"GET /api/v1/namespaces/ml/pods/pt-run-1-fghij/log".to_string()),
+            "{seen:?}"
+        );
     }
 
     #[tokio::test]

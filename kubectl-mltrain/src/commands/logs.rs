@@ -82,21 +82,32 @@ pub async fn run(a: &LogsArgs) -> Result<Exit, CommandError> {
         }
         return Ok(Exit::Ok);
     }
-    let single = chosen.len() == 1 && !a.all;
+    crate::output::print(&collect(&cluster, &ns, &chosen, a.all, a.previous).await?);
+    Ok(Exit::Ok)
+}
+
+/// The logs of the chosen pods: one pod as it is, several interleaved by time with their prefixes.
+pub async fn collect(
+    cluster: &Cluster,
+    ns: &str,
+    chosen: &[(String, String)],
+    all: bool,
+    previous: bool,
+) -> Result<String, CommandError> {
+    let single = chosen.len() == 1 && !all;
     let mut texts = Vec::new();
     for (prefix, pod) in chosen {
         let text = cluster
-            .logs(&ns, &pod, a.previous, !single)
+            .logs(ns, pod, previous, !single)
             .await
-            .map_err(failed)?;
-        texts.push((prefix, text));
+            .map_err(|e| CommandError::Failed(format!("error: {e}")))?;
+        texts.push((prefix.clone(), text));
     }
-    if single {
-        crate::output::print(&texts[0].1);
+    Ok(if single {
+        texts.remove(0).1
     } else {
-        crate::output::print(&jobs::interleave(&texts));
-    }
-    Ok(Exit::Ok)
+        jobs::interleave(&texts)
+    })
 }
 
 #[cfg(test)]
