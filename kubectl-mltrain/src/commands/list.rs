@@ -290,6 +290,27 @@ mod mock_api_tests {
     }
 
     #[tokio::test]
+    async fn mock_api_follow_streams_prefixed_lines() {
+        let (cluster, server) = crate::cluster::mock::cluster(state());
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        cluster
+            .follow("ml", "pt-run-1-fghij", false, "rank 1".into(), tx)
+            .await
+            .unwrap();
+        let mut lines = Vec::new();
+        while let Ok(l) = rx.try_recv() {
+            lines.push(l);
+        }
+        assert_eq!(
+            lines,
+            ["[rank 1] 2026-11-23T10:00:02.000000000Z rank 1 starting"]
+        );
+        drop(cluster);
+        let seen = server.await.unwrap();
+        assert_eq!(seen, ["GET /api/v1/namespaces/ml/pods/pt-run-1-fghij/log"]);
+    }
+
+    #[tokio::test]
     async fn mock_api_status_explains_a_stuck_job_and_a_failed_rank() {
         let (cluster, server) = crate::cluster::mock::cluster(state());
         let (top, pods) = crate::commands::status::fetch(&cluster, "ml", "pt-run")
