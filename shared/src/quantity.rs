@@ -46,7 +46,7 @@ impl Quantity {
 
     /// The whole units, rounded up (what a scheduler counts for GPUs).
     pub fn ceil_units(self) -> i128 {
-        (self.nanos + NANO - 1).div_euclid(NANO)
+        self.nanos.saturating_add(NANO - 1).div_euclid(NANO)
     }
 
     /// Multiply by `num/den`, rounding down to a whole unit (used for memory sizes).

@@ -108,7 +108,7 @@ pub fn container_gpus(c: &Value, gpu_resources: &[String]) -> i128 {
         .iter()
         .filter_map(|r| container_resource(c, r))
         .map(Quantity::ceil_units)
-        .sum()
+        .fold(0i128, i128::saturating_add)
 }
 
 fn pod_gpus(spec: &Value, gpu_resources: &[String]) -> i128 {
@@ -118,7 +118,7 @@ fn pod_gpus(spec: &Value, gpu_resources: &[String]) -> i128 {
         if field == "initContainers" {
             init_max = init_max.max(g);
         } else {
-            app_sum += g;
+            app_sum = g.saturating_add(app_sum);
         }
     }
     init_max.max(app_sum)

@@ -101,7 +101,12 @@ pub fn templates(obj: &Value, at: &FieldPath, enclosing: &[FieldPath], out: &mut
                 "mpiReplicaSpecs"
             };
             if let Some(specs) = spec.and_then(|s| s.get(field)).and_then(Value::as_object) {
-                let total: u64 = specs.values().map(|r| count(r.get("replicas"))).sum();
+                // Saturating: a hostile count must not overflow (a panic in debug builds, a wrong
+                // answer in release); found by the fuzzer.
+                let total = specs
+                    .values()
+                    .map(|r| count(r.get("replicas")))
+                    .fold(0u64, u64::saturating_add);
                 for name in specs.keys() {
                     push(
                         at.key("spec").key(field).key(name).key("template"),
@@ -122,10 +127,10 @@ pub fn templates(obj: &Value, at: &FieldPath, enclosing: &[FieldPath], out: &mut
                             .and_then(|s| s.get("parallelism")),
                     )
                 };
-                let total: u64 = rjs
+                let total = rjs
                     .iter()
-                    .map(|rj| count(rj.get("replicas")) * parallel(rj))
-                    .sum();
+                    .map(|rj| count(rj.get("replicas")).saturating_mul(parallel(rj)))
+                    .fold(0u64, u64::saturating_add);
                 for i in 0..rjs.len() {
                     push(
                         at.key("spec")

@@ -5,6 +5,9 @@ use std::fmt;
 use thiserror::Error;
 
 use super::{Backend, EnvValue, Framework, Launcher, MAX_NAME, NprocPerNode, TrainingJob};
+
+/// Kubernetes' limit on an Indexed Job's completions, which every backend's pods come down to.
+pub const MAX_WORLD_SIZE: u32 = 100_000;
 use crate::duration;
 use crate::names;
 use crate::quantity::Quantity;
@@ -90,6 +93,13 @@ impl TrainingJob {
         }
         if self.world_size == 0 {
             c.fail("--world-size", 0, "must be at least 1");
+        }
+        if self.world_size > MAX_WORLD_SIZE {
+            c.fail(
+                "--world-size",
+                self.world_size,
+                format!("is more than Kubernetes allows an Indexed Job ({MAX_WORLD_SIZE} completions); use at most {MAX_WORLD_SIZE}"),
+            );
         }
         if self.nproc_per_node == NprocPerNode::Count(0) {
             c.fail("--nproc-per-node", 0, "must be at least 1, or auto");
@@ -435,6 +445,7 @@ impl TrainingJob {
 #[cfg(test)]
 mod tests {
     use super::super::*;
+    use super::MAX_WORLD_SIZE;
 
     fn job() -> TrainingJob {
         TrainingJob::new("llama-ft", Framework::PyTorch)
@@ -490,6 +501,19 @@ mod tests {
             );
         }
         assert_eq!(errs.len(), want.len(), "{errs:#?}");
+    }
+
+    #[test]
+    fn world_size_stays_within_what_an_indexed_job_allows() {
+        let mut j = job();
+        j.world_size = MAX_WORLD_SIZE;
+        assert!(j.validate().is_ok());
+        j.world_size = MAX_WORLD_SIZE + 1;
+        let e = j.validate().unwrap_err();
+        assert_eq!(
+            e[0].to_string(),
+            "--world-size \"100001\": is more than Kubernetes allows an Indexed Job (100000 completions); use at most 100000"
+        );
     }
 
     #[test]
