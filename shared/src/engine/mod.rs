@@ -165,6 +165,25 @@ pub struct Cx<'a> {
 /// Longest admission warning the API server passes on unchanged.
 const MAX_WARNING: usize = 120;
 
+impl<'a> Cx<'a> {
+    pub fn new(
+        policy: &'a Policy,
+        request: &'a Request<'a>,
+        facts: &'a PodFacts,
+        path: &'a FieldPath,
+        warnings: &'a mut Vec<String>,
+    ) -> Self {
+        Cx {
+            policy,
+            request,
+            facts,
+            path,
+            openshift: request.openshift,
+            warnings,
+        }
+    }
+}
+
 impl Cx<'_> {
     /// Warn about this template: the message first, so truncation only ever cuts the path.
     pub fn warn(&mut self, message: &str) {
@@ -305,14 +324,7 @@ impl Engine {
         req: &Request<'_>,
         warnings: &mut Vec<String>,
     ) {
-        let mut cx = Cx {
-            policy: &self.policy,
-            request: req,
-            facts,
-            path: &t.path,
-            openshift: req.openshift,
-            warnings,
-        };
+        let mut cx = Cx::new(&self.policy, req, facts, &t.path, warnings);
         security::mutate(pod, &mut cx);
         shm::mutate(pod, &mut cx);
         nccl::mutate(pod, &mut cx);
@@ -386,14 +398,7 @@ impl Engine {
             };
             let owner_ptr = site.pointer().strip_suffix("/metadata").unwrap_or("");
             let owner = obj.pointer(owner_ptr).unwrap_or(&Value::Null);
-            let cx = Cx {
-                policy: &self.policy,
-                request: req,
-                facts: &no_facts,
-                path: site,
-                openshift: req.openshift,
-                warnings,
-            };
+            let cx = Cx::new(&self.policy, req, &no_facts, site, warnings);
             hosts::validate_annotation(meta, site, &cx, out);
             priority::validate_label(owner, site, &cx, out);
         }
@@ -409,14 +414,7 @@ impl Engine {
         warnings: &mut Vec<String>,
         out: &mut Vec<Violation>,
     ) {
-        let mut cx = Cx {
-            policy: &self.policy,
-            request: req,
-            facts,
-            path: &t.path,
-            openshift: req.openshift,
-            warnings,
-        };
+        let mut cx = Cx::new(&self.policy, req, facts, &t.path, warnings);
         priority::validate(pod, &cx, out);
         hosts::validate(pod, &mut cx, out);
         nccl::validate(pod, &cx, out);

@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use super::launch::{SMOKE_TEST, sh_quote};
+use super::launch::{SMOKE_TEST, setup_lines, sh_join, sh_quote};
 use super::{job::headless_service, job::indexed_job, metadata, pod, workload_metadata};
 use crate::model::{Main, TrainingJob};
 
@@ -73,18 +73,6 @@ const NSS_WRAPPER: &str = r#"if ! getent passwd "$(id -u)" >/dev/null 2>&1; then
 fi
 "#;
 
-fn setup_lines(job: &TrainingJob) -> String {
-    let mut s = String::new();
-    if let Some(dir) = job.program.workdir.as_deref().or(pod::default_workdir(job)) {
-        s += &format!("cd {}\n", sh_quote(dir));
-    }
-    for cmd in &job.program.setup {
-        s += cmd;
-        s.push('\n');
-    }
-    s
-}
-
 fn worker_script(job: &TrainingJob) -> String {
     format!(
         r#"#!/bin/bash
@@ -122,11 +110,7 @@ fn launcher_script(job: &TrainingJob) -> String {
     }
     let program = match &job.program.main {
         Main::SmokeTest => "/job/smoke.py".to_string(),
-        Main::Command(cmd) => cmd
-            .iter()
-            .map(|w| sh_quote(w))
-            .collect::<Vec<_>>()
-            .join(" "),
+        Main::Command(cmd) => sh_join(cmd),
         Main::Shell(text) => text.clone(),
         Main::Nothing => String::new(),
     };
@@ -259,11 +243,7 @@ pub fn render_ssh(job: &TrainingJob) -> Vec<Value> {
 pub fn render_mpijob(job: &TrainingJob) -> Value {
     let program = match &job.program.main {
         Main::SmokeTest => format!("python3 -c {}", sh_quote(SMOKE_TEST)),
-        Main::Command(cmd) => cmd
-            .iter()
-            .map(|w| sh_quote(w))
-            .collect::<Vec<_>>()
-            .join(" "),
+        Main::Command(cmd) => sh_join(cmd),
         Main::Shell(text) => text.clone(),
         Main::Nothing => "true".into(),
     };

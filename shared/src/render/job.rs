@@ -51,7 +51,7 @@ pub fn indexed_job(job: &TrainingJob, name: &str, ranks: u32, template: Value) -
 
 pub fn render(job: &TrainingJob) -> Vec<Value> {
     let port = job.networking.port;
-    let script = super::launch::script(job, &torchrun(job), pod::default_workdir(job));
+    let script = super::launch::script(job, &torchrun(job));
     let template = pod::template(
         job,
         pod::PodParts {

@@ -13,7 +13,7 @@ pub const REPLICATED_JOB: &str = "workers";
 pub fn render(job: &TrainingJob) -> Value {
     let ft = &job.fault_tolerance;
     let port = job.networking.port;
-    let script = super::launch::script(job, &torchrun(job), pod::default_workdir(job));
+    let script = super::launch::script(job, &torchrun(job));
     let template = pod::template(
         job,
         pod::PodParts {

@@ -53,6 +53,34 @@ dist.destroy_process_group()
 sys.exit(0 if ok else 1)
 "#;
 
+/// Words quoted for the shell and joined with spaces.
+pub fn sh_join(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| sh_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `cd` to the working directory (the user's, else the cloned repository or the packed files), then
+/// the setup commands in order: the start of every role's script.
+pub fn setup_lines(job: &TrainingJob) -> String {
+    let mut s = String::new();
+    if let Some(dir) = job
+        .program
+        .workdir
+        .as_deref()
+        .or(super::pod::default_workdir(job))
+    {
+        s += &format!("cd {}\n", sh_quote(dir));
+    }
+    for cmd in &job.program.setup {
+        s += cmd;
+        s.push('\n');
+    }
+    s
+}
+
 /// torchrun's rendezvous flags, read from the environment at run time.
 pub fn torchrun_args(nproc: u32) -> Vec<String> {
     vec![
@@ -73,17 +101,11 @@ fn word(s: &str) -> String {
     }
 }
 
-/// The whole script: `set -e`, the working directory, setup commands in order, then `exec` of
-/// `launcher` + program (the launcher is omitted for non-Python programs, which run as given).
-pub fn script(job: &TrainingJob, launcher: &[String], default_workdir: Option<&str>) -> String {
+/// The whole script: `set -e`, [`setup_lines`], then `exec` of `launcher` + program (the launcher is
+/// omitted for non-Python programs, which run as given).
+pub fn script(job: &TrainingJob, launcher: &[String]) -> String {
     let mut s = String::from("set -e\n");
-    if let Some(dir) = job.program.workdir.as_deref().or(default_workdir) {
-        s += &format!("cd {}\n", sh_quote(dir));
-    }
-    for cmd in &job.program.setup {
-        s += cmd;
-        s.push('\n');
-    }
+    s += &setup_lines(job);
     let mut words: Vec<String> = Vec::new();
     match &job.program.main {
         Main::SmokeTest => {
@@ -136,7 +158,7 @@ mod tests {
             .chain(torchrun_args(8))
             .collect();
         assert_eq!(
-            script(&j, &launcher, None),
+            script(&j, &launcher),
             "set -e\ncd '/work dir'\npip install -r requirements.txt\nexec torchrun \"--nnodes=${WORLD_SIZE}\" \"--node_rank=${RANK}\" --nproc_per_node=8 \"--master_addr=${MASTER_ADDR}\" \"--master_port=${MASTER_PORT}\" train.py --epochs 3\n"
         );
     }
@@ -146,7 +168,7 @@ mod tests {
         let mut j = TrainingJob::new("j", Framework::PyTorch);
         j.program.main = Main::Command(vec!["bash".into(), "-c".into(), "echo $RANK".into()]);
         assert_eq!(
-            script(&j, &["torchrun".into()], None),
+            script(&j, &["torchrun".into()]),
             "set -e\nexec bash -c 'echo $RANK'\n"
         );
     }
@@ -155,18 +177,16 @@ mod tests {
     fn mlbatch_main_program_is_shell_text_and_setup_only_elides_the_launcher() {
         let mut j = TrainingJob::new("j", Framework::PyTorch);
         j.program.main = Main::Shell("train.py --out $OUT".into());
-        assert!(
-            script(&j, &["torchrun".into()], None).ends_with("exec torchrun train.py --out $OUT\n")
-        );
+        assert!(script(&j, &["torchrun".into()]).ends_with("exec torchrun train.py --out $OUT\n"));
         j.program.main = Main::Nothing;
         j.program.setup = vec!["echo hi".into()];
-        assert_eq!(script(&j, &["torchrun".into()], None), "set -e\necho hi\n");
+        assert_eq!(script(&j, &["torchrun".into()]), "set -e\necho hi\n");
     }
 
     #[test]
     fn no_program_runs_the_smoke_test() {
         let j = TrainingJob::new("j", Framework::PyTorch);
-        let s = script(&j, &["torchrun".into()], None);
+        let s = script(&j, &["torchrun".into()]);
         assert!(
             s.starts_with("set -e\nexec torchrun --no-python python3 -c 'import os"),
             "{s}"

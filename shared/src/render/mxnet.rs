@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use super::launch::sh_quote;
+use super::launch::{setup_lines, sh_join, sh_quote};
 use super::{job::headless_service, job::indexed_job, pod};
 use crate::model::{Main, TrainingJob};
 
@@ -43,33 +43,13 @@ pub fn servers(job: &TrainingJob) -> u32 {
 
 fn script(job: &TrainingJob) -> String {
     let mut s = String::from("set -e\n");
-    if let Some(dir) = job.program.workdir.as_deref().or(pod::default_workdir(job)) {
-        s += &format!("cd {}\n", sh_quote(dir));
-    }
-    for cmd in &job.program.setup {
-        s += cmd;
-        s.push('\n');
-    }
+    s += &setup_lines(job);
     match &job.program.main {
         Main::SmokeTest => s += &format!("exec python3 -c {}\n", sh_quote(SMOKE_TEST)),
         Main::Command(cmd) if cmd[0].ends_with(".py") => {
-            s += &format!(
-                "exec python3 {}\n",
-                cmd.iter()
-                    .map(|w| sh_quote(w))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )
+            s += &format!("exec python3 {}\n", sh_join(cmd))
         }
-        Main::Command(cmd) => {
-            s += &format!(
-                "exec {}\n",
-                cmd.iter()
-                    .map(|w| sh_quote(w))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )
-        }
+        Main::Command(cmd) => s += &format!("exec {}\n", sh_join(cmd)),
         Main::Shell(text) => s += &format!("exec python3 {text}\n"),
         Main::Nothing => {}
     }

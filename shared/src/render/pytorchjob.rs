@@ -15,7 +15,7 @@ use crate::model::TrainingJob;
 pub const APPWRAPPER_ANNOTATION_PREFIX: &str = "workload.codeflare.dev.appwrapper/";
 
 fn replica(job: &TrainingJob, replicas: u32) -> Value {
-    let script = super::launch::script(job, &torchrun(job), pod::default_workdir(job));
+    let script = super::launch::script(job, &torchrun(job));
     let template = pod::template(
         job,
         pod::PodParts {
