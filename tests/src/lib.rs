@@ -89,18 +89,17 @@ fn validate_file_with(file: &std::path::Path, flags: &[&str]) -> Validation {
     }
 }
 
-/// `kubectl kustomize DIR` (a path under the workspace), parsed.
-pub fn kustomize(dir: &str) -> Vec<Value> {
+/// `kubectl kustomize DIR` (a relative path is under the workspace), parsed.
+pub fn kustomize(dir: impl AsRef<std::path::Path>) -> Vec<Value> {
+    let dir = workspace_dir().join(dir.as_ref());
     let out = Command::new("kubectl")
-        .args([
-            "kustomize",
-            workspace_dir().join(dir).to_str().expect("path"),
-        ])
+        .args(["kustomize", dir.to_str().expect("path")])
         .output()
         .expect("kubectl is needed for kustomize");
     assert!(
         out.status.success(),
-        "kubectl kustomize {dir}: {}",
+        "kubectl kustomize {}: {}",
+        dir.display(),
         String::from_utf8_lossy(&out.stderr)
     );
     yaml_docs(&String::from_utf8_lossy(&out.stdout))

@@ -83,16 +83,7 @@ fn opt_in_component_and_self_signed_script_pass_the_schemas() {
         format!("resources: [{rel}/base]\ncomponents: [{rel}/components/opt-in]\n"),
     )
     .unwrap();
-    let out = std::process::Command::new("kubectl")
-        .args(["kustomize", dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let docs = mltrain_tests::yaml_docs(&String::from_utf8_lossy(&out.stdout));
+    let docs = kustomize(&dir);
     let v = validate_manifests(&docs);
     assert!(v.ok, "{}", v.output);
     let m = find(&docs, "MutatingWebhookConfiguration");

@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use mltrain_shared::{Engine, Operation, Policy, Request, Review, UserInfo};
 use serde_json::Value;
 
-/// Admit `obj` as a CREATE by `alice` in namespace `ml-team`.
-pub fn create(engine: &Engine, obj: &Value, openshift: bool) -> Review {
+/// Run `f` with a CREATE of `obj` by `alice` in namespace `ml-team`.
+fn as_alice<T>(obj: &Value, openshift: bool, f: impl FnOnce(&Request<'_>) -> T) -> T {
     let labels = BTreeMap::new();
     let user = UserInfo {
         username: "alice".into(),
         groups: vec![],
     };
-    engine.admit(&Request {
+    f(&Request {
         operation: Operation::Create,
         object: obj,
         old_object: None,
@@ -24,22 +24,14 @@ pub fn create(engine: &Engine, obj: &Value, openshift: bool) -> Review {
     })
 }
 
+/// Admit `obj` as a CREATE by `alice` in namespace `ml-team`.
+pub fn create(engine: &Engine, obj: &Value, openshift: bool) -> Review {
+    as_alice(obj, openshift, |req| engine.admit(req))
+}
+
 /// The rules applied to a full copy (the independent reference for the patch).
 pub fn full_copy(engine: &Engine, obj: &Value, openshift: bool) -> Value {
-    let labels = BTreeMap::new();
-    let user = UserInfo {
-        username: "alice".into(),
-        groups: vec![],
-    };
-    engine.mutate_full_copy(&Request {
-        operation: Operation::Create,
-        object: obj,
-        old_object: None,
-        namespace: "ml-team",
-        namespace_labels: &labels,
-        user: Some(&user),
-        openshift,
-    })
+    as_alice(obj, openshift, |req| engine.mutate_full_copy(req))
 }
 
 /// The patch must apply to the input and give exactly what the rules produce when applied to a full
