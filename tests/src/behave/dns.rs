@@ -54,7 +54,13 @@ pub fn records(store: &Store, ips: &BTreeMap<String, String>, ns: &str) -> Strin
             let Some(ip) = ips.get(store::name(pod)) else {
                 continue;
             };
-            if pod["status"]["podIP"].is_null() || !selects(svc, pod) || !(not_ready || ready(pod)) {
+            // Terminal pods leave the EndpointSlice (`endpointslice` `ShouldPodBeInEndpoints`).
+            let terminal = matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+            if terminal
+                || pod["status"]["podIP"].is_null()
+                || !selects(svc, pod)
+                || !(not_ready || ready(pod))
+            {
                 continue;
             }
             push(&mut out, ip, name, ns);

@@ -48,14 +48,35 @@ pub struct Image {
     pub venv: PathBuf,
     /// The image's `PATH` (its `ENV PATH`).
     pub path: String,
+    /// What the image's `/etc/passwd` says (its default user is this uid, or root).
+    pub user: ImageUser,
+    /// Files of this machine the image does not have (overlay whiteouts).
+    pub absent: Vec<&'static str>,
 }
 
 /// Which virtualenv an image reference stands for. Unknown references are an error, so a case can
 /// never run an image the harness does not model.
 pub fn resolve(reference: &str) -> Result<Image, String> {
+    let mut user = ImageUser::RootAssuming;
+    let mut absent = Vec::new();
     let venv = if is_mxnet(reference) {
         "mxnet"
     } else if is_torch(reference) {
+        if reference.contains("trainer/deepspeed-runtime") {
+            // kubeflow/trainer `cmd/runtimes/deepspeed/Dockerfile`: `useradd -m mpiuser` (uid 1000,
+            // home /home/mpiuser), openssh and OpenMPI, no pdsh.
+            user = ImageUser::Named {
+                name: "mpiuser".into(),
+                uid: 1000,
+                gid: 1000,
+                home: "/home/mpiuser".into(),
+            };
+            absent.push("/usr/bin/pdsh");
+        } else if reference.contains("/deepspeed:") {
+            user = ImageUser::bitnami_deepspeed();
+        } else if reference.starts_with("mltrain.test/torch-named") {
+            user = ImageUser::bitnami_deepspeed();
+        }
         "torch"
     } else {
         return Err(format!(
@@ -74,7 +95,12 @@ pub fn resolve(reference: &str) -> Result<Image, String> {
         "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         venv.join("bin").display()
     );
-    Ok(Image { venv, path })
+    Ok(Image {
+        venv,
+        path,
+        user,
+        absent,
+    })
 }
 
 fn is_mxnet(r: &str) -> bool {

@@ -66,13 +66,21 @@ pub struct Kubelet {
     pub finished: Vec<ContainerLog>,
     /// Problems the kubelet met: they fail the run.
     pub problems: Vec<String>,
-    image_user: ImageUser,
+    /// Overrides every image's own user model.
+    image_user: Option<ImageUser>,
+    /// The node runs CRI-O as OpenShift does.
+    openshift: bool,
     resolv: PathBuf,
     namespace: String,
 }
 
 impl Kubelet {
-    pub fn new(root: &Path, image_user: ImageUser, namespace: &str) -> Result<Self, String> {
+    pub fn new(
+        root: &Path,
+        image_user: Option<ImageUser>,
+        openshift: bool,
+        namespace: &str,
+    ) -> Result<Self, String> {
         let resolv = root.join("resolv.conf");
         // Cluster DNS search path as the kubelet writes it; no server answers inside the
         // namespaces, so only the hosts files resolve, and a name they lack fails fast.
@@ -90,6 +98,7 @@ impl Kubelet {
             finished: Vec::new(),
             problems: Vec::new(),
             image_user,
+            openshift,
             resolv,
             namespace: namespace.to_string(),
         })
@@ -348,7 +357,16 @@ impl Kubelet {
     ) -> Result<(), String> {
         let cname = c["name"].as_str().unwrap_or("").to_string();
         let img = image::resolve(c["image"].as_str().unwrap_or(""))?;
-        let id: Identity = runtime::identity(pod, c, &self.image_user)?;
+        let user = self.image_user.clone().unwrap_or_else(|| img.user.clone());
+        let mut id: Identity = runtime::identity(pod, c, &user)?;
+        if self.openshift && id.passwd.is_none() && id.uid != 0 {
+            // CRI-O writes a passwd entry for a uid the image lacks (cri-o
+            // `internal/config/.../utils.go` `GeneratePasswd`): name = the uid, home = HOME or the
+            // working directory, shell /sbin/nologin.
+            let home = c["workingDir"].as_str().unwrap_or("/").to_string();
+            id.passwd = Some(format!("{0}:x:{0}:{1}:{0} user:{home}:/sbin/nologin", id.uid, id.gid));
+            id.home = home;
+        }
         let mut vars = env::container_env(store, pod, &p.net.ip, c)?;
         // What the runtime adds: the image's PATH and HOME unless the pod set them, HOSTNAME.
         let host = hostname(pod);

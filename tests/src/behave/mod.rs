@@ -34,7 +34,11 @@ use controllers::{Admission, appwrapper, job, jobset, kueue, mpijob, pytorchjob}
 #[derive(Clone, Debug)]
 pub struct Cluster {
     pub namespace: String,
-    pub image_user: ImageUser,
+    /// Overrides the images' own user models.
+    pub image_user: Option<ImageUser>,
+    /// PriorityClasses that exist (the API server's Priority admission plugin refuses pods naming
+    /// any other: `plugin/pkg/admission/priority/admission.go`, "no PriorityClass with name ... was found").
+    pub priority_classes: Vec<String>,
     /// OpenShift's restricted-v2 SCC with this uid range start.
     pub openshift_uid_start: Option<u64>,
     /// Kueue LocalQueues in the namespace.
@@ -51,7 +55,8 @@ impl Default for Cluster {
     fn default() -> Self {
         Self {
             namespace: "default".into(),
-            image_user: ImageUser::RootAssuming,
+            image_user: None,
+            priority_classes: vec!["system-cluster-critical".into(), "system-node-critical".into()],
             openshift_uid_start: None,
             local_queues: Vec::new(),
             existing: Vec::new(),
@@ -169,6 +174,14 @@ pub fn run(cluster: &Cluster, objects: &[Value]) -> Outcome {
     }
     let mut top = Vec::new();
     for o in objects {
+        let mut o = o.clone();
+        if store::kind(&o) == "AppWrapper" && o["spec"]["suspend"].is_null() {
+            // The AppWrapper webhook suspends every AppWrapper for Kueue to admit
+            // (appwrapper `internal/webhook/appwrapper_webhook.go`, `Default`:
+            // `jobframework.ApplyDefaultForSuspend`, with Kueue integration on by default).
+            o["spec"]["suspend"] = Value::from(true);
+        }
+        let o = &o;
         if WORKLOADS.contains(&store::kind(o)) {
             top.push((store::kind(o).to_string(), store::name(o).to_string()));
         }
@@ -177,14 +190,18 @@ pub fn run(cluster: &Cluster, objects: &[Value]) -> Outcome {
         }
     }
     problems.extend(dns::unsupported(&st));
-    let mut kubelet = match kubelet::Kubelet::new(&root, cluster.image_user.clone(), ns) {
+    let openshift = cluster.openshift_uid_start.is_some();
+    let mut kubelet = match kubelet::Kubelet::new(&root, cluster.image_user.clone(), openshift, ns) {
         Ok(k) => k,
         Err(e) => {
             problems.push(format!("cannot start the node: {e} (the suite needs root and iproute2)"));
             return Outcome { workloads: Vec::new(), containers: Vec::new(), problems, events: st.events, seconds: 0.0 };
         }
     };
-    let adm = Admission { openshift_uid_start: cluster.openshift_uid_start };
+    let adm = Admission {
+        openshift_uid_start: cluster.openshift_uid_start,
+        priority_classes: cluster.priority_classes.clone(),
+    };
     let mut timers = appwrapper::Timers::default();
     let mut ended_at: Option<Instant> = None;
     loop {

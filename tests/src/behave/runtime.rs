@@ -145,14 +145,30 @@ pub fn script(s: &Spec) -> Result<String, String> {
     let _ = writeln!(w, "set -eu\nmount --make-rprivate /");
     // The image's layer: the passwd model, and the home it names owned by the user.
     let upper = s.dir.join("upper");
+    for path in &s.image.absent {
+        // An overlay whiteout: a 0/0 character device hides the lower file.
+        let at = upper.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(at.parent().expect("parent")).map_err(|e| e.to_string())?;
+        let ok = std::process::Command::new("mknod")
+            .arg(&at)
+            .args(["c", "0", "0"])
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !ok.success() {
+            return Err(format!("mknod {}", at.display()));
+        }
+    }
     if let Some(line) = &s.id.passwd {
         std::fs::create_dir_all(upper.join("etc")).map_err(|e| e.to_string())?;
         let base = std::fs::read_to_string("/etc/passwd").map_err(|e| e.to_string())?;
         std::fs::write(upper.join("etc/passwd"), format!("{base}{line}\n"))
             .map_err(|e| e.to_string())?;
-        let home = upper.join(s.id.home.trim_start_matches('/'));
-        std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
-        std::os::unix::fs::chown(&home, Some(s.id.uid), Some(s.id.gid)).map_err(|e| e.to_string())?;
+        if s.id.home.starts_with("/home/") {
+            let home = upper.join(s.id.home.trim_start_matches('/'));
+            std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+            std::os::unix::fs::chown(&home, Some(s.id.uid), Some(s.id.gid))
+                .map_err(|e| e.to_string())?;
+        }
     }
     let _ = writeln!(
         w,

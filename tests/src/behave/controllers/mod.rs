@@ -19,6 +19,8 @@ pub struct Admission {
     /// OpenShift's restricted-v2 SCC with this namespace's uid range start
     /// (`openshift.io/sa.scc.uid-range: <start>/10000`).
     pub openshift_uid_start: Option<u64>,
+    /// PriorityClasses that exist.
+    pub priority_classes: Vec<String>,
 }
 
 /// Set a terminal or informational condition (`type` with status True).
@@ -84,6 +86,11 @@ pub fn create_pod(
     }
     pod["metadata"]["name"] = Value::from(name);
     pod["metadata"]["ownerReferences"] = json!([store::controller_ref(owner)]);
+    if let Some(class) = pod["spec"]["priorityClassName"].as_str()
+        && !adm.priority_classes.iter().any(|c| c == class)
+    {
+        return Err(format!("pods is forbidden: no PriorityClass with name {class} was found"));
+    }
     if let Some(start) = adm.openshift_uid_start {
         openshift_scc(&mut pod, start)?;
     }
