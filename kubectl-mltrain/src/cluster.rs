@@ -99,8 +99,18 @@ impl Cluster {
         }
     }
 
-    /// Server-side apply every object in order. On a failure, delete what this call created and
-    /// report the server's words. With `dry_run`, the server checks everything and stores nothing.
+    /// Server-side apply a job's objects: the workload (the last object of a kind in [`TOP_KINDS`])
+    /// first, then every other object in order with an ownerReference to it, so deleting the workload
+    /// by any means (kubectl delete, a TTL, Kueue) also removes its Service, ConfigMaps and the Secret
+    /// holding the SSH key. Pods that start before their ConfigMap exists wait for it, as the kubelet
+    /// retries volume mounts. On a failure, delete what this call created and report the server's
+    /// words. With `dry_run`, the server checks everything and stores nothing.
+    ///
+    /// The reference is not a controller reference: Kueue treats a Job whose *controller* is another
+    /// Kueue-managed kind as part of that owner's workload and would never admit it on its own
+    /// (<https://kueue.sigs.k8s.io/docs/tasks/run/jobs/>); garbage collection follows any reference.
+    /// `blockOwnerDeletion` is left out: setting it needs update rights on the owner's finalizers, which
+    /// users commonly lack (OwnerReferencesPermissionEnforcement).
     pub async fn apply(
         &self,
         objects: &[Value],
@@ -109,26 +119,53 @@ impl Cluster {
     ) -> Result<Vec<Applied>, ClusterError> {
         let mut params = PatchParams::apply(field_manager);
         params.dry_run = dry_run;
+        let owner_at = objects.iter().rposition(|o| {
+            TOP_KINDS
+                .iter()
+                .any(|k| o["kind"] == k.2 && api_version_of(*k) == o["apiVersion"])
+        });
+        let order: Vec<usize> = owner_at
+            .into_iter()
+            .chain((0..objects.len()).filter(|i| Some(*i) != owner_at))
+            .collect();
+        let mut owner_ref: Option<Value> = None;
         let mut done: Vec<Applied> = Vec::new();
-        for obj in objects {
-            let api = self.api_for(obj)?;
+        for i in order {
+            let mut obj = objects[i].clone();
+            if let Some(r) = &owner_ref {
+                obj["metadata"]["ownerReferences"] = Value::Array(vec![r.clone()]);
+            }
+            let api = self.api_for(&obj)?;
             let name = obj["metadata"]["name"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            let label = crate::output::name_of(obj);
+            let label = crate::output::name_of(&obj);
             let result = async {
                 let existed = api.get_opt(&name).await?.is_some();
-                let applied = api.patch(&name, &params, &Patch::Apply(obj)).await?;
+                let applied = api.patch(&name, &params, &Patch::Apply(&obj)).await?;
                 Ok::<_, kube::Error>((existed, applied))
             }
             .await;
             match result {
-                Ok((existed, applied)) => done.push(Applied {
-                    object: serde_json::to_value(applied).unwrap_or(Value::Null),
-                    created: !existed,
-                    name: label,
-                }),
+                Ok((existed, applied)) => {
+                    let applied = serde_json::to_value(applied).unwrap_or(Value::Null);
+                    if Some(i) == owner_at
+                        && let Some(uid) = applied["metadata"]["uid"].as_str()
+                    {
+                        owner_ref = Some(serde_json::json!({
+                            "apiVersion": obj["apiVersion"],
+                            "kind": obj["kind"],
+                            "name": name,
+                            "uid": uid,
+                        }));
+                    }
+                    done.push(Applied {
+                        object: applied,
+                        created: !existed,
+                        name: label,
+                    })
+                }
                 Err(e) => {
                     let rollback = if dry_run {
                         String::new()
@@ -207,6 +244,14 @@ const JOB_KINDS: [(&str, &str, &str, &str); 8] = [
     ("", "v1", "Secret", "secrets"),
     ("", "v1", "ConfigMap", "configmaps"),
 ];
+
+fn api_version_of((group, version, _, _): (&str, &str, &str, &str)) -> String {
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
+}
 
 fn resource((group, version, kind, plural): (&str, &str, &str, &str)) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
@@ -479,12 +524,21 @@ mod tests {
         seen
     }
 
+    /// The workload is applied first; every other object then carries an ownerReference to it (with
+    /// the uid the API server gave it), so any delete of the workload cleans up.
     #[tokio::test]
-    async fn mock_api_applies_in_order_with_the_field_manager() {
+    async fn mock_api_applies_the_workload_first_and_its_parts_owned_by_it() {
         let (c, handle) = cluster();
-        let server = tokio::spawn(serve(handle, |m, _, body| match m {
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let b2 = bodies.clone();
+        let server = tokio::spawn(serve(handle, move |m, _, body| match m {
             "GET" => not_found(),
-            _ => respond(StatusCode::CREATED, body.clone()),
+            _ => {
+                b2.lock().unwrap().push(body.clone());
+                let mut created = body.clone();
+                created["metadata"]["uid"] = json!("0b8c7e9a-uid-of-j");
+                respond(StatusCode::CREATED, created)
+            }
         }));
         let applied = c.apply(&objects(), "kubectl-mltrain", false).await.unwrap();
         drop(c);
@@ -496,11 +550,17 @@ mod tests {
         assert_eq!(
             seen,
             [
-                "GET /api/v1/namespaces/ml-team/services/j",
-                "PATCH /api/v1/namespaces/ml-team/services/j?&fieldManager=kubectl-mltrain",
                 "GET /apis/batch/v1/namespaces/ml-team/jobs/j",
                 "PATCH /apis/batch/v1/namespaces/ml-team/jobs/j?&fieldManager=kubectl-mltrain",
+                "GET /api/v1/namespaces/ml-team/services/j",
+                "PATCH /api/v1/namespaces/ml-team/services/j?&fieldManager=kubectl-mltrain",
             ]
+        );
+        let bodies = bodies.lock().unwrap();
+        assert!(bodies[0]["metadata"].get("ownerReferences").is_none());
+        assert_eq!(
+            bodies[1]["metadata"]["ownerReferences"],
+            json!([{"apiVersion": "batch/v1", "kind": "Job", "name": "j", "uid": "0b8c7e9a-uid-of-j"}])
         );
     }
 
@@ -508,12 +568,12 @@ mod tests {
     async fn mock_api_rolls_back_what_it_created_when_a_later_object_is_refused() {
         let (c, handle) = cluster();
         let server = tokio::spawn(serve(handle, |m, uri, body| {
-            match (m, uri.contains("/jobs/")) {
+            match (m, uri.contains("/services/")) {
                 ("GET", _) => not_found(),
                 ("PATCH", true) => respond(
                     StatusCode::FORBIDDEN,
                     json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 403, "reason": "Forbidden",
-                       "message": "admission webhook \"validate.mltrain.io\" denied the request: mltrain policy refused this object"}),
+                       "message": "services \"j\" is forbidden: exceeded quota: team-quota, requested: services=1, used: services=10, limited: services=10"}),
                 ),
                 ("PATCH", false) => respond(StatusCode::CREATED, body.clone()),
                 _ => respond(
@@ -530,19 +590,17 @@ mod tests {
         let seen = server.await.unwrap();
         let msg = err.to_string();
         assert!(
-            msg.starts_with(
-                "job.batch/j: admission webhook \"validate.mltrain.io\" denied the request"
-            ),
+            msg.starts_with("service/j: services \"j\" is forbidden: exceeded quota"),
             "{msg}"
         );
         assert!(
-            msg.contains("rolled back what this call created: deleted service/j"),
+            msg.contains("rolled back what this call created: deleted job.batch/j"),
             "{msg}"
         );
         assert!(
             seen.last()
                 .unwrap()
-                .starts_with("DELETE /api/v1/namespaces/ml-team/services/j"),
+                .starts_with("DELETE /apis/batch/v1/namespaces/ml-team/jobs/j"),
             "{seen:?}"
         );
     }
@@ -687,6 +745,92 @@ pub mod mock {
                 .filter(|i| matches(i))
                 .cloned()
                 .collect(),
+        )
+    }
+
+    /// An answer the recorded cluster gives instead of its state: to `method` on a path containing
+    /// `path`, status `code` with `message` (403 Forbidden, 422 Invalid, ...).
+    pub struct Refuse {
+        pub method: &'static str,
+        pub path: &'static str,
+        pub code: u16,
+        pub message: &'static str,
+    }
+
+    fn status(code: u16, message: &str) -> Value {
+        let reason = match code {
+            403 => "Forbidden",
+            404 => "NotFound",
+            409 => "AlreadyExists",
+            422 => "Invalid",
+            _ => "InternalError",
+        };
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason, "message": message})
+    }
+
+    /// A cluster answering GETs from recorded objects (`tests/data/cluster/preflight/*.json`: `objects`
+    /// by request path; anything else is 404), applying PATCHes (echoing the object with a uid, as the
+    /// API server returns it) and accepting DELETEs, except where `refuse` says otherwise. Returns the
+    /// requests it saw (`METHOD path?query`) once the cluster is dropped.
+    pub fn recorded(
+        state: Value,
+        refuse: Vec<Refuse>,
+    ) -> (Cluster, tokio::task::JoinHandle<Vec<String>>) {
+        let (svc, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let server = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some((req, send)) = handle.next_request().await {
+                let (method, uri) = (req.method().to_string(), req.uri().clone());
+                let path = uri.path().to_string();
+                seen.push(format!("{method} {uri}"));
+                let body = http_body_util::BodyExt::collect(req.into_body())
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let (code, answer) = if let Some(r) = refuse
+                    .iter()
+                    .find(|r| r.method == method && path.contains(r.path))
+                {
+                    (r.code, status(r.code, r.message))
+                } else {
+                    match method.as_str() {
+                        "GET" => match state["objects"].get(&path) {
+                            Some(obj) => (200, obj.clone()),
+                            None => (
+                                404,
+                                status(404, "the server could not find the requested resource"),
+                            ),
+                        },
+                        "PATCH" => {
+                            let mut obj = body;
+                            let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+                            obj["metadata"]["uid"] = json!(format!("uid-{name}"));
+                            (201, obj)
+                        }
+                        _ => (
+                            200,
+                            json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+                        ),
+                    }
+                };
+                send.send_response(
+                    Response::builder()
+                        .status(
+                            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                        )
+                        .body(Body::from(serde_json::to_vec(&answer).unwrap()))
+                        .unwrap(),
+                );
+            }
+            seen
+        });
+        (
+            Cluster {
+                client: kube::Client::new(svc, "ml"),
+                namespace: "ml".into(),
+            },
+            server,
         )
     }
 

@@ -7,6 +7,7 @@ mod commands;
 mod error;
 mod jobs;
 mod output;
+mod preflight;
 mod resolve;
 mod settings;
 mod sshkeys;

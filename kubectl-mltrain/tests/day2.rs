@@ -86,10 +86,24 @@ fn policy_check_on_the_plugins_own_output() {
         None,
     );
     assert_eq!(code, 0);
-    // Refused for a user without approval, with the webhook's words; allowed for an approver.
+    // Refused for a user without approval, with the webhook's words; allowed for an approver. The
+    // built-in policy names no class, so this runs with an MLBatch cluster's policy.
+    let mlbatch = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/policy/mlbatch.yaml"
+    );
     let (code, out, err) = run(
         &[
-            "policy", "check", "-f", "-", "--as", "alice", "-n", "ml-team",
+            "policy",
+            "check",
+            "-f",
+            "-",
+            "--policy-file",
+            mlbatch,
+            "--as",
+            "alice",
+            "-n",
+            "ml-team",
         ],
         Some(&manifests),
     );
@@ -101,6 +115,8 @@ fn policy_check_on_the_plugins_own_output() {
             "check",
             "-f",
             "-",
+            "--policy-file",
+            mlbatch,
             "--as",
             "bob",
             "--as-group",
@@ -115,6 +131,8 @@ fn policy_check_on_the_plugins_own_output() {
             "check",
             "-f",
             "-",
+            "--policy-file",
+            mlbatch,
             "--as",
             "carol",
             "-n",

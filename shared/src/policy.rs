@@ -182,28 +182,20 @@ pub struct NodeHealthRule {
 }
 
 /// Priority classes: the default for workloads, what is allowed, and who may use the approved ones.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// The built-in policy names no class at all: a plain cluster (kind, a fresh managed cluster) has no
+/// `default-priority`, and the API server's Priority admission plugin refuses every pod that names a
+/// class it does not have, so a default here would make every job hang at zero pods. Clusters that have
+/// the classes (MLBatch's `default-priority`, `low-priority`, `high-priority`) configure them; see
+/// `deploy/components/mlbatch-priorities`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct PriorityPolicy {
-    /// Set on workload pod templates that name none; empty sets none.
+    /// Set on workload pod templates that name none; empty (the default) sets none.
     pub default: String,
     /// Allowed `priorityClassName`s and `kueue.x-k8s.io/priority-class` values; empty allows any.
     pub allowed: Vec<String>,
     pub approval: ApprovalPolicy,
-}
-
-impl Default for PriorityPolicy {
-    fn default() -> Self {
-        PriorityPolicy {
-            default: "default-priority".into(),
-            allowed: vec![
-                "default-priority".into(),
-                "low-priority".into(),
-                "high-priority".into(),
-            ],
-            approval: ApprovalPolicy::default(),
-        }
-    }
 }
 
 /// Who may use the priority classes that need approval.
@@ -220,7 +212,8 @@ pub struct ApprovalPolicy {
 impl Default for ApprovalPolicy {
     fn default() -> Self {
         ApprovalPolicy {
-            classes: vec!["high-priority".into()],
+            // None by default: approval only guards classes the admin configured.
+            classes: Vec::new(),
             users: Vec::new(),
             groups: vec!["system:masters".into()],
             namespace_label: "mltrain.io/high-priority-approved=true".into(),
@@ -273,6 +266,23 @@ impl Policy {
             return None;
         }
         Some(l.split_once('=').unwrap_or((l, "true")))
+    }
+
+    /// Drop the default priority class when the cluster does not have it, returning its name.
+    ///
+    /// Used by the webhook and the plugin's preview with the classes read from the cluster: the API
+    /// server's Priority admission plugin refuses a pod whose class does not exist, so defaulting one
+    /// would turn every job into one that never gets a pod
+    /// (<https://kubernetes.io/docs/reference/access-authn-authz/admission-controllers/#priority>).
+    pub fn drop_missing_default_priority(
+        &mut self,
+        exists: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let d = &self.priority.default;
+        if d.is_empty() || exists(d) {
+            return None;
+        }
+        Some(std::mem::take(&mut self.priority.default))
     }
 
     /// The fixed shared-memory size limit, if the policy sets one.
@@ -431,7 +441,10 @@ mod tests {
                 "hosts.nodeHealth.notIn",
             ),
             ("nccl:\n  env: {1BAD: x}\n", "nccl.env.1BAD"),
-            ("priority:\n  default: urgent\n", "priority.default"),
+            (
+                "priority:\n  default: urgent\n  allowed: [low-priority]\n",
+                "priority.default",
+            ),
             (
                 "priority:\n  approval: {namespaceLabel: 'a b=c'}\n",
                 "priority.approval.namespaceLabel",
@@ -442,6 +455,29 @@ mod tests {
             let e = Policy::from_yaml(doc).unwrap_err().to_string();
             assert!(e.contains(field), "{doc}: {e}");
         }
+    }
+
+    #[test]
+    fn the_built_in_policy_names_no_priority_class() {
+        let p = Policy::default();
+        assert!(p.priority.default.is_empty());
+        assert!(p.priority.allowed.is_empty());
+        assert!(p.priority.approval.classes.is_empty());
+    }
+
+    #[test]
+    fn a_default_class_the_cluster_lacks_is_dropped() {
+        let mut p = Policy::from_yaml("priority: {default: default-priority}\n").unwrap();
+        assert_eq!(
+            p.clone()
+                .drop_missing_default_priority(|c| c == "default-priority"),
+            None
+        );
+        assert_eq!(
+            p.drop_missing_default_priority(|_| false).as_deref(),
+            Some("default-priority")
+        );
+        assert!(p.priority.default.is_empty());
     }
 
     #[test]

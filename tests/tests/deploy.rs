@@ -136,6 +136,73 @@ fn opt_in_component_and_self_signed_script_pass_the_schemas() {
     }
 }
 
+/// Classes every cluster has (the API server creates them), which a policy may name without shipping.
+const BUILT_IN_CLASSES: [&str; 2] = ["system-cluster-critical", "system-node-critical"];
+
+/// The classes a policy document names as a default, as allowed, or as needing approval.
+fn named_classes(docs: &[Value]) -> BTreeSet<String> {
+    let text = find(docs, "ConfigMap")["data"]["policy.yaml"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = Policy::from_yaml(&text).expect("the shipped policy is valid");
+    let mut names: BTreeSet<String> = p.priority.allowed.iter().cloned().collect();
+    names.extend(p.priority.approval.classes.iter().cloned());
+    if !p.priority.default.is_empty() {
+        names.insert(p.priority.default.clone());
+    }
+    names
+}
+
+/// deploy/ installs every PriorityClass its policy names (or the policy names only built-in ones): the
+/// API server refuses pods naming a missing class, so a policy naming one would stop every job.
+#[test]
+fn the_shipped_policies_name_only_classes_that_exist() {
+    let installed = |docs: &[Value]| -> BTreeSet<String> {
+        docs.iter()
+            .filter(|d| d["kind"] == "PriorityClass")
+            .map(|d| d["metadata"]["name"].as_str().unwrap().to_string())
+            .chain(BUILT_IN_CLASSES.map(String::from))
+            .collect()
+    };
+    let base = kustomize("deploy/base");
+    assert!(
+        named_classes(&base).is_subset(&installed(&base)),
+        "base names {:?}",
+        named_classes(&base)
+    );
+    let text = find(&base, "ConfigMap")["data"]["policy.yaml"]
+        .as_str()
+        .unwrap();
+    assert!(Policy::from_yaml(text).unwrap().priority.default.is_empty());
+
+    let dir = mltrain_tests::scratch_dir("mlbatch-priorities");
+    let rel = pathdiff(&workspace_dir().join("deploy"), &dir);
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        format!("resources: [{rel}/base]\ncomponents: [{rel}/components/mlbatch-priorities]\n"),
+    )
+    .unwrap();
+    let docs = kustomize(&dir);
+    let v = validate_manifests(&docs);
+    assert!(v.ok, "{}", v.output);
+    let named = named_classes(&docs);
+    assert!(named.contains("default-priority"), "{named:?}");
+    assert!(named.is_subset(&installed(&docs)), "{named:?}");
+    // The component replaces only the priority block of the base policy.
+    let p = |d: &[Value]| {
+        let mut p = Policy::from_yaml(
+            find(d, "ConfigMap")["data"]["policy.yaml"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        p.priority = Default::default();
+        p
+    };
+    assert_eq!(p(&docs), p(&base));
+}
+
 /// `to` relative to `from` (both absolute, no symlinks involved).
 fn pathdiff(to: &std::path::Path, from: &std::path::Path) -> String {
     let to = to.canonicalize().unwrap();

@@ -1,12 +1,14 @@
-//! What the webhook reads from the Kubernetes API: whether the cluster is OpenShift (for `auto`), and
-//! namespace labels (for high-priority approval), refreshed in the background so no request waits on
-//! the API server. When no cluster is reachable, the log says what was decided and why.
+//! What the webhook reads from the Kubernetes API: whether the cluster is OpenShift (for `auto`),
+//! namespace labels (for high-priority approval) and PriorityClass names (so the policy's default class
+//! is only set when it exists), refreshed in the background so no request waits on the API server.
+//! When no cluster is reachable, the log says what was decided and why.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::api::{Api, ListParams};
 use kube::{Client, Config};
 use mltrain_shared::OpenShiftMode;
@@ -78,6 +80,22 @@ pub async fn refresh(client: &Client, state: &State, reported: &mut Option<Resul
         }
         Err(e) => tracing::warn!(error = %e, "cannot list namespaces; keeping the cached labels"),
     }
+    let api: Api<PriorityClass> = Api::all(client.clone());
+    match api.list_metadata(&ListParams::default()).await {
+        Ok(list) => state.set_priority_classes(
+            list.items
+                .into_iter()
+                .filter_map(|p| p.metadata.name)
+                .collect::<BTreeSet<_>>(),
+        ),
+        Err(kube::Error::Api(s)) if s.code == 403 => tracing::warn!(
+            error = %s.message,
+            "cannot list PriorityClasses (grant list on priorityclasses.scheduling.k8s.io, as deploy/base/rbac.yaml does); the policy's default priority class is not set"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list PriorityClasses; keeping the cached names")
+        }
+    }
 }
 
 #[cfg(test)]
@@ -92,7 +110,7 @@ mod tests {
 
     fn state() -> Arc<State> {
         State::new(
-            Engine::new(Policy::default()),
+            Engine::new(Policy::from_yaml("priority: {default: default-priority}").unwrap()),
             None,
             1 << 20,
             Duration::from_secs(5),
@@ -110,6 +128,10 @@ mod tests {
                 let body = if path == "/apis" {
                     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
                         {"name": "security.openshift.io", "versions": [{"groupVersion": "security.openshift.io/v1", "version": "v1"}]}]})
+                } else if path.ends_with("/priorityclasses") {
+                    json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "items": [
+                        {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"name": "default-priority"}},
+                        {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"name": "system-cluster-critical"}}]})
                 } else {
                     json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "items": [
                         {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
@@ -130,11 +152,72 @@ mod tests {
         let mut reported = None;
         refresh(&client, &st, &mut reported).await;
         drop(client);
-        assert_eq!(server.await.unwrap(), ["/apis", "/api/v1/namespaces"]);
+        assert_eq!(
+            server.await.unwrap(),
+            [
+                "/apis",
+                "/api/v1/namespaces",
+                "/apis/scheduling.k8s.io/v1/priorityclasses"
+            ]
+        );
         assert!(st.openshift(), "auto follows discovery");
         let ns = st.namespaces();
         assert_eq!(ns["ml-team"]["mltrain.io/high-priority-approved"], "true");
         assert!(ns["other"].is_empty());
+        assert_eq!(
+            st.engine().policy().priority.default,
+            "default-priority",
+            "the class exists, so it is the default"
+        );
+    }
+
+    /// An MLBatch policy on a plain cluster: `default-priority` is not there, so it is not set; a 403
+    /// (RBAC without `list priorityclasses`) keeps it unset too.
+    #[tokio::test]
+    async fn mock_api_plain_cluster_and_forbidden_priority_classes_set_no_default() {
+        for (code, body) in [
+            (
+                200,
+                json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "items": [
+                    {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"name": "system-cluster-critical"}}]}),
+            ),
+            (
+                403,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 403, "reason": "Forbidden",
+                       "message": "priorityclasses.scheduling.k8s.io is forbidden: User \"system:serviceaccount:mltrain-system:mltrain-webhook\" cannot list resource \"priorityclasses\""}),
+            ),
+        ] {
+            let (svc, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+            let client = Client::new(svc, "default");
+            let server = tokio::spawn(async move {
+                while let Some((req, send)) = handle.next_request().await {
+                    let (status, b) = if req.uri().path().ends_with("/priorityclasses") {
+                        (code, body.clone())
+                    } else if req.uri().path() == "/apis" {
+                        (
+                            200,
+                            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []}),
+                        )
+                    } else {
+                        (
+                            200,
+                            json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "items": []}),
+                        )
+                    };
+                    send.send_response(
+                        Response::builder()
+                            .status(status)
+                            .body(Body::from(serde_json::to_vec(&b).unwrap()))
+                            .unwrap(),
+                    );
+                }
+            });
+            let st = state();
+            refresh(&client, &st, &mut None).await;
+            drop(client);
+            server.await.unwrap();
+            assert_eq!(st.engine().policy().priority.default, "", "answer {code}");
+        }
     }
 
     #[tokio::test]

@@ -1,7 +1,12 @@
 //! What every request reads: the engine (swapped on policy reload), OpenShift status, cached namespace
 //! labels, readiness and metrics.
+//!
+//! The engine requests use is the configured one with its default priority class dropped unless the
+//! cluster is known to have that class (DESIGN §4 item 6): the API server's Priority admission plugin
+//! refuses pods naming a missing class, so defaulting one would stop every job. Until the first
+//! successful PriorityClass list, no class counts as existing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -10,7 +15,12 @@ use mltrain_shared::{Engine, OpenShiftMode};
 use crate::metrics::Metrics;
 
 pub struct State {
+    /// The engine of the loaded policy, as written.
+    configured: RwLock<Arc<Engine>>,
+    /// What requests use: `configured`, minus a default priority class the cluster lacks.
     engine: RwLock<Arc<Engine>>,
+    /// PriorityClass names in the cluster; `None` until they could be read.
+    priority_classes: RwLock<Option<BTreeSet<String>>>,
     /// The `--openshift` flag, which overrides the policy's mode.
     openshift_flag: Option<OpenShiftMode>,
     /// What `auto` found in the cluster (false when it could not tell).
@@ -29,8 +39,11 @@ impl State {
         max_body_bytes: usize,
         request_timeout: std::time::Duration,
     ) -> Arc<Self> {
+        let configured = Arc::new(engine);
         Arc::new(State {
-            engine: RwLock::new(Arc::new(engine)),
+            engine: RwLock::new(effective(&configured, None)),
+            configured: RwLock::new(configured),
+            priority_classes: RwLock::new(None),
             openshift_flag,
             cluster_is_openshift: AtomicBool::new(false),
             namespaces: RwLock::new(Arc::new(HashMap::new())),
@@ -49,7 +62,33 @@ impl State {
     }
 
     pub fn set_engine(&self, engine: Engine) {
-        *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(engine);
+        let engine = Arc::new(engine);
+        *self.configured.write().unwrap_or_else(|p| p.into_inner()) = engine.clone();
+        self.recompute(engine);
+    }
+
+    /// Record the cluster's PriorityClass names and re-derive the engine requests use.
+    pub fn set_priority_classes(&self, classes: BTreeSet<String>) {
+        *self
+            .priority_classes
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(classes);
+        let configured = self
+            .configured
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        self.recompute(configured);
+    }
+
+    fn recompute(&self, configured: Arc<Engine>) {
+        let classes = self
+            .priority_classes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        *self.engine.write().unwrap_or_else(|p| p.into_inner()) =
+            effective(&configured, classes.as_ref());
     }
 
     /// The mode in force: the flag, else the policy's.
@@ -88,5 +127,56 @@ impl State {
 
     pub fn ready(&self) -> bool {
         !self.shutting_down.load(Ordering::SeqCst)
+    }
+}
+
+/// `configured`, or a copy without its default priority class when the cluster is not known to have it.
+fn effective(configured: &Arc<Engine>, classes: Option<&BTreeSet<String>>) -> Arc<Engine> {
+    let mut policy = configured.policy().clone();
+    match policy.drop_missing_default_priority(|c| classes.is_some_and(|s| s.contains(c))) {
+        None => configured.clone(),
+        Some(class) => {
+            match classes {
+                Some(_) => tracing::warn!(
+                    class,
+                    "the policy's default priority class does not exist in the cluster; not setting it (create the PriorityClass or change priority.default)"
+                ),
+                None => tracing::info!(
+                    class,
+                    "PriorityClasses not read yet; not setting the policy's default priority class until the cluster is known to have it"
+                ),
+            }
+            Arc::new(Engine::new(policy))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mltrain_shared::Policy;
+
+    fn state(policy: &str) -> Arc<State> {
+        State::new(
+            Engine::new(Policy::from_yaml(policy).unwrap()),
+            None,
+            1 << 20,
+            std::time::Duration::from_secs(5),
+        )
+    }
+
+    #[test]
+    fn the_default_class_is_used_only_once_the_cluster_is_known_to_have_it() {
+        let st = state("priority: {default: default-priority}\n");
+        assert_eq!(st.engine().policy().priority.default, "");
+        st.set_priority_classes(BTreeSet::from(["low-priority".to_string()]));
+        assert_eq!(st.engine().policy().priority.default, "");
+        st.set_priority_classes(BTreeSet::from(["default-priority".to_string()]));
+        assert_eq!(st.engine().policy().priority.default, "default-priority");
+        // A reloaded policy is checked against the classes already known.
+        st.set_engine(Engine::new(
+            Policy::from_yaml("priority: {default: urgent}\n").unwrap(),
+        ));
+        assert_eq!(st.engine().policy().priority.default, "");
     }
 }

@@ -20,7 +20,11 @@ struct Admission {
     notes: Vec<String>,
 }
 
-pub async fn run(framework: Framework, args: &CreateArgs) -> Result<Exit, CommandError> {
+/// Flags (and the settings file) → the job and its rendered objects, in apply order.
+fn build(
+    framework: Framework,
+    args: &CreateArgs,
+) -> Result<(TrainingJob, Vec<Value>), CommandError> {
     let base = match &args.settings {
         Some(path) => Some(crate::settings::load(path, framework)?),
         None => None,
@@ -31,6 +35,30 @@ pub async fn run(framework: Framework, args: &CreateArgs) -> Result<Exit, Comman
             Some(crate::sshkeys::generate(&job.name).map_err(CommandError::Failed)?);
     }
     let objects = render::render(&job).map_err(|e| CommandError::Usage(vec![e.to_string()]))?;
+    Ok((job, objects))
+}
+
+/// The cluster's policy, preflight (not for client dry-runs), and the engine's preview: the objects
+/// exactly as they will be sent.
+async fn prepare(
+    job: &TrainingJob,
+    objects: Vec<Value>,
+    args: &CreateArgs,
+    cluster: Option<&Cluster>,
+) -> Result<Vec<Value>, CommandError> {
+    let offline = args.kubectl.dry_run == DryRun::Client;
+    let mut admission = admission(job, args, cluster, offline).await?;
+    for n in &admission.notes {
+        eprintln!("note: {n}");
+    }
+    if let (Some(c), false) = (cluster, offline) {
+        preflight(c, job, &mut admission, &objects).await?;
+    }
+    preview(&admission, job, objects, cluster, true)
+}
+
+pub async fn run(framework: Framework, args: &CreateArgs) -> Result<Exit, CommandError> {
+    let (job, objects) = build(framework, args)?;
     let dry = args.kubectl.dry_run;
 
     // Offline client dry-runs must work without a cluster; everything else needs one.
@@ -46,11 +74,7 @@ pub async fn run(framework: Framework, args: &CreateArgs) -> Result<Exit, Comman
             )));
         }
     };
-    let admission = admission(&job, args, cluster.as_ref(), dry == DryRun::Client).await?;
-    for n in &admission.notes {
-        eprintln!("note: {n}");
-    }
-    let objects = preview(&admission, &job, objects, cluster.as_ref())?;
+    let objects = prepare(&job, objects, args, cluster.as_ref()).await?;
 
     match (dry, &cluster) {
         (DryRun::Client, _) => {
@@ -171,12 +195,49 @@ async fn admission(
     })
 }
 
+/// Read the cluster for everything the objects (as the engine will send them) depend on, in one round,
+/// and stop before anything is created when something is missing. The policy's default priority class
+/// is dropped, as the webhook drops it, when the cluster lacks it and the user did not ask for it.
+async fn preflight(
+    c: &Cluster,
+    job: &TrainingJob,
+    admission: &mut Admission,
+    objects: &[Value],
+) -> Result<(), CommandError> {
+    let Ok(probe) = preview(admission, job, objects.to_vec(), Some(c), false) else {
+        // The policy refuses the job: the preview says why, without asking the cluster anything.
+        return Ok(());
+    };
+    let ns = job.namespace.clone().unwrap_or_else(|| c.namespace.clone());
+    let mut report = crate::preflight::check(c, &ns, &crate::preflight::needs(&probe)).await;
+    let mut policy = admission.engine.policy().clone();
+    let default = policy.priority.default.clone();
+    if !default.is_empty()
+        && job.scheduling.priority.as_deref() != Some(default.as_str())
+        && report.take_missing_class(&default)
+    {
+        eprintln!(
+            "note: the policy's default priority class {default} does not exist in this cluster; the webhook does not set it, and this job runs without it"
+        );
+        policy.drop_missing_default_priority(|_| false);
+        admission.engine = Engine::new(policy);
+    }
+    for w in report.warnings(&ns) {
+        eprintln!("warning: {w}");
+    }
+    match report.refusal(&ns) {
+        Some(r) => Err(CommandError::Refused(r)),
+        None => Ok(()),
+    }
+}
+
 /// Run the engine on every object as the webhook would on CREATE; refuse with its words.
 fn preview(
     a: &Admission,
     job: &TrainingJob,
     objects: Vec<Value>,
     cluster: Option<&Cluster>,
+    print_warnings: bool,
 ) -> Result<Vec<Value>, CommandError> {
     let labels = BTreeMap::new();
     let namespace = job
@@ -197,7 +258,7 @@ fn preview(
             user,
             openshift: a.openshift,
         });
-        for w in &review.warnings {
+        for w in review.warnings.iter().filter(|_| print_warnings) {
             eprintln!("Warning: {w}");
         }
         if !review.allowed() {
@@ -207,6 +268,7 @@ fn preview(
     }
     let approval = &a.engine.policy().priority.approval.classes;
     if let Some(p) = &job.scheduling.priority
+        && print_warnings
         && approval.contains(p)
     {
         eprintln!(
@@ -276,5 +338,369 @@ pub async fn wait_for(
         }
         last = line;
         tokio::time::sleep(every).await;
+    }
+}
+
+#[cfg(test)]
+mod mock_api_tests {
+    //! `kubectl mltrain <framework> ...` against kube's mock service layer answering from recorded
+    //! cluster states (`tests/data/cluster/preflight/`): a plain cluster, one with Kueue and JobSet, an
+    //! MLBatch cluster; and 403, 404 and 422 answers. Run with `--nocapture` to read what a user sees.
+    use clap::Parser;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use crate::cluster::mock::{Refuse, recorded};
+
+    fn parse(argv: &[&str]) -> (Framework, CreateArgs) {
+        let cli =
+            Cli::try_parse_from(std::iter::once("kubectl-mltrain").chain(argv.iter().copied()))
+                .expect("valid flags");
+        match cli.command {
+            Command::Pytorch(a) => (Framework::PyTorch, *a),
+            Command::Deepspeed(a) => (Framework::DeepSpeed, *a),
+            Command::Mxnet(a) => (Framework::MXNet, *a),
+            _ => panic!("not a create command"),
+        }
+    }
+
+    fn state(name: &str) -> Value {
+        let text = match name {
+            "plain" => include_str!("../../tests/data/cluster/preflight/plain.json"),
+            "kueue-jobset" => include_str!("../../tests/data/cluster/preflight/kueue-jobset.json"),
+            "mlbatch" => include_str!("../../tests/data/cluster/preflight/mlbatch.json"),
+            other => panic!("no state {other}"),
+        };
+        serde_json::from_str(text).unwrap()
+    }
+
+    struct Outcome {
+        result: Result<Vec<crate::cluster::Applied>, CommandError>,
+        seen: Vec<String>,
+    }
+
+    impl Outcome {
+        fn applied(&self) -> Vec<Value> {
+            match &self.result {
+                Ok(a) => a.iter().map(|a| a.object.clone()).collect(),
+                Err(e) => panic!("refused: {e}"),
+            }
+        }
+        fn names(&self) -> Vec<String> {
+            self.applied().iter().map(output::name_of).collect()
+        }
+        fn refusal(&self) -> String {
+            match &self.result {
+                Ok(a) => panic!("applied {} objects", a.len()),
+                Err(e) => {
+                    assert_eq!(e.exit(), Exit::Refused);
+                    e.to_string()
+                }
+            }
+        }
+        fn wrote(&self) -> bool {
+            self.seen
+                .iter()
+                .any(|s| s.starts_with("PATCH") || s.starts_with("DELETE"))
+        }
+    }
+
+    /// What `run` does with a cluster, against a recorded one; prints what the user would read.
+    async fn submit(st: Value, refuse: Vec<Refuse>, argv: &[&str]) -> Outcome {
+        let (framework, args) = parse(argv);
+        let (job, objects) = build(framework, &args).expect("renders");
+        let (c, server) = recorded(st, refuse);
+        let result = async {
+            let objects = prepare(&job, objects, &args, Some(&c)).await?;
+            c.apply(
+                &objects,
+                &args.kubectl.field_manager,
+                args.kubectl.dry_run == DryRun::Server,
+            )
+            .await
+            .map_err(|e| CommandError::Refused(format!("error: {e}")))
+        }
+        .await;
+        drop(c);
+        let seen = server.await.unwrap();
+        println!("$ kubectl mltrain {}", argv.join(" "));
+        match &result {
+            Ok(applied) => {
+                for a in applied {
+                    println!("{} created", a.name);
+                }
+            }
+            Err(e) => println!("{e}"),
+        }
+        Outcome { result, seen }
+    }
+
+    fn pod_spec(obj: &Value) -> &Value {
+        &obj["spec"]["template"]["spec"]
+    }
+
+    #[tokio::test]
+    async fn mock_api_plain_cluster_pytorch_world_size_4_applies_a_job_and_its_service() {
+        let o = submit(
+            state("plain"),
+            vec![],
+            &["pytorch", "demo", "--world-size", "4"],
+        )
+        .await;
+        assert_eq!(o.names(), ["job.batch/demo", "service/demo"]);
+        let applied = o.applied();
+        assert!(pod_spec(&applied[0]).get("priorityClassName").is_none());
+        assert_eq!(
+            applied[1]["metadata"]["ownerReferences"][0]["uid"],
+            "uid-demo"
+        );
+        // Built-in policy, nothing to check beyond it: no preflight reads at all.
+        assert!(
+            !o.seen.iter().any(|s| s.contains("priorityclasses")),
+            "{:?}",
+            o.seen
+        );
+    }
+
+    #[tokio::test]
+    async fn mock_api_plain_cluster_names_every_missing_dependency_and_creates_nothing() {
+        let o = submit(
+            state("plain"),
+            vec![],
+            &[
+                "pytorch",
+                "demo",
+                "--world-size",
+                "4",
+                "--backend",
+                "pytorchjob",
+                "--priority",
+                "high-priority",
+                "--queue",
+                "team-queue",
+                "--image-pull-secret",
+                "regcred",
+                "--env-from-secret",
+                "wandb",
+                "--env",
+                "HF_TOKEN=secret:hf/token",
+                "--configmap",
+                "train-config",
+                "--volume",
+                "datasets:/data:ro",
+                "--service-account",
+                "trainer",
+            ],
+        )
+        .await;
+        let msg = o.refusal();
+        for line in [
+            "the PyTorchJob API (kubeflow.org/v1) is not served by this cluster: install the Kubeflow training operator",
+            "the LocalQueue API (kueue.x-k8s.io/v1beta1) is not served by this cluster: install Kueue (https://kueue.sigs.k8s.io/docs/installation/), or drop --queue",
+            "PriorityClass high-priority does not exist, so the API server would refuse every pod",
+            "Secret regcred (image pull secret) does not exist in namespace ml",
+            "Secret wandb (envFrom) does not exist in namespace ml",
+            "Secret hf (env HF_TOKEN) does not exist in namespace ml",
+            "ConfigMap train-config (volume mltrain-configmap-0) does not exist in namespace ml",
+            "PersistentVolumeClaim datasets (--volume) does not exist in namespace ml",
+            "ServiceAccount trainer (--service-account) does not exist in namespace ml",
+        ] {
+            assert!(msg.contains(line), "{line}\nnot in\n{msg}");
+        }
+        assert!(
+            !msg.contains("LocalQueue team-queue"),
+            "Kueue itself is missing: {msg}"
+        );
+        assert!(msg.ends_with("nothing was created"), "{msg}");
+        assert!(!o.wrote(), "{:?}", o.seen);
+    }
+
+    #[tokio::test]
+    async fn mock_api_preflight_reads_everything_in_one_round_also_for_server_dry_run() {
+        let o = submit(
+            state("plain"),
+            vec![],
+            &[
+                "pytorch",
+                "demo",
+                "--backend",
+                "jobset",
+                "--priority",
+                "default-priority",
+                "--dry-run=server",
+            ],
+        )
+        .await;
+        let msg = o.refusal();
+        assert!(msg.contains("the JobSet API (jobset.x-k8s.io/v1alpha2) is not served by this cluster: install JobSet (https://jobset.sigs.k8s.io/docs/installation/), or use --backend job"), "{msg}");
+        assert!(
+            msg.contains("PriorityClass default-priority does not exist"),
+            "{msg}"
+        );
+        assert!(
+            o.seen
+                .contains(&"GET /apis/jobset.x-k8s.io/v1alpha2".to_string()),
+            "{:?}",
+            o.seen
+        );
+        assert!(!o.wrote());
+    }
+
+    #[tokio::test]
+    async fn mock_api_kueue_and_jobset_cluster_admits_a_queued_jobset() {
+        let argv = [
+            "pytorch",
+            "demo",
+            "--world-size",
+            "4",
+            "--backend",
+            "jobset",
+            "--queue",
+            "team-queue",
+        ];
+        let o = submit(state("kueue-jobset"), vec![], &argv).await;
+        assert_eq!(o.names(), ["jobset.jobset.x-k8s.io/demo"]);
+        let js = &o.applied()[0];
+        assert_eq!(
+            js["metadata"]["labels"]["kueue.x-k8s.io/queue-name"],
+            "team-queue"
+        );
+        assert_eq!(js["spec"]["suspend"], true);
+        assert!(
+            o.seen
+                .iter()
+                .any(|s| s
+                    == "GET /apis/kueue.x-k8s.io/v1beta1/namespaces/ml/localqueues/team-queue"),
+            "{:?}",
+            o.seen
+        );
+
+        let mut other = argv.to_vec();
+        other[7] = "research";
+        let o = submit(state("kueue-jobset"), vec![], &other).await;
+        let msg = o.refusal();
+        assert!(msg.contains("Kueue LocalQueue research does not exist in namespace ml, so the job would stay suspended: create it, or pass --queue with an existing one (kubectl get localqueues -n ml)"), "{msg}");
+        assert!(!o.wrote());
+    }
+
+    #[tokio::test]
+    async fn mock_api_mlbatch_cluster_gets_default_priority_from_its_policy() {
+        let o = submit(
+            state("mlbatch"),
+            vec![],
+            &["pytorch", "demo", "--world-size", "4"],
+        )
+        .await;
+        assert_eq!(o.names(), ["job.batch/demo", "service/demo"]);
+        assert_eq!(
+            pod_spec(&o.applied()[0])["priorityClassName"],
+            "default-priority"
+        );
+        assert!(
+            o.seen
+                .iter()
+                .any(|s| s == "GET /apis/scheduling.k8s.io/v1/priorityclasses/default-priority"),
+            "{:?}",
+            o.seen
+        );
+        let o = submit(
+            state("mlbatch"),
+            vec![],
+            &[
+                "pytorch",
+                "demo",
+                "--world-size",
+                "4",
+                "--backend",
+                "appwrapper",
+                "--queue",
+                "default-queue",
+            ],
+        )
+        .await;
+        assert_eq!(o.names(), ["appwrapper.workload.codeflare.dev/demo"]);
+        let aw = &o.applied()[0];
+        let inner = &aw["spec"]["components"][0]["template"];
+        assert_eq!(
+            inner["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["priorityClassName"],
+            "default-priority"
+        );
+    }
+
+    #[tokio::test]
+    async fn mock_api_mlbatch_policy_on_a_cluster_without_its_classes_sets_no_default() {
+        let mut st = state("plain");
+        let ml = state("mlbatch");
+        let policy = "/api/v1/namespaces/mltrain-system/configmaps/mltrain-policy";
+        st["objects"][policy] = ml["objects"][policy].clone();
+        let o = submit(st, vec![], &["pytorch", "demo", "--world-size", "4"]).await;
+        assert!(pod_spec(&o.applied()[0]).get("priorityClassName").is_none());
+    }
+
+    #[tokio::test]
+    async fn mock_api_forbidden_reads_warn_and_a_422_creates_nothing() {
+        let o = submit(
+            state("plain"),
+            vec![Refuse {
+                method: "GET",
+                path: "/secrets/",
+                code: 403,
+                message: "secrets \"regcred\" is forbidden: User \"alice\" cannot get resource \"secrets\" in API group \"\" in the namespace \"ml\"",
+            }],
+            &["pytorch", "demo", "--image-pull-secret", "regcred"],
+        )
+        .await;
+        assert_eq!(o.names(), ["job.batch/demo", "service/demo"]);
+
+        let o = submit(
+            state("plain"),
+            vec![Refuse {
+                method: "PATCH",
+                path: "/jobs/demo",
+                code: 422,
+                message: "Job.batch \"demo\" is invalid: spec.template.spec.containers[0].image: Required value",
+            }],
+            &["pytorch", "demo"],
+        )
+        .await;
+        assert_eq!(
+            o.refusal(),
+            "error: job.batch/demo: Job.batch \"demo\" is invalid: spec.template.spec.containers[0].image: Required value"
+        );
+        // The workload goes first: nothing else was created, so nothing is rolled back.
+        assert!(
+            !o.seen.iter().any(|s| s.contains("/services/")),
+            "{:?}",
+            o.seen
+        );
+    }
+
+    #[tokio::test]
+    async fn mock_api_a_refused_dependent_rolls_back_the_workload() {
+        let o = submit(
+            state("plain"),
+            vec![Refuse {
+                method: "PATCH",
+                path: "/services/demo",
+                code: 403,
+                message: "services \"demo\" is forbidden: exceeded quota: team, requested: services=1, used: services=10, limited: services=10",
+            }],
+            &["pytorch", "demo"],
+        )
+        .await;
+        let msg = o.refusal();
+        assert!(
+            msg.contains("rolled back what this call created: deleted job.batch/demo"),
+            "{msg}"
+        );
+        assert!(
+            o.seen
+                .last()
+                .unwrap()
+                .starts_with("DELETE /apis/batch/v1/namespaces/ml/jobs/demo"),
+            "{:?}",
+            o.seen
+        );
     }
 }

@@ -1,0 +1,463 @@
+//! Preflight: before anything is applied (also for `--dry-run=server`), read the cluster for everything
+//! the rendered objects depend on and stop, naming each missing thing and the fix, so nothing is
+//! created for a job that could never start.
+//!
+//! What a job depends on: the backend's API (JobSet, PyTorchJob, MPIJob, AppWrapper served?), the
+//! PriorityClass (the API server's Priority admission plugin refuses pods naming a missing class, and
+//! the Job then sits at zero pods:
+//! <https://kubernetes.io/docs/reference/access-authn-authz/admission-controllers/#priority>), the Kueue
+//! LocalQueue for `--queue`, and the Secrets, ConfigMaps, PVCs, ServiceAccount and image pull secrets
+//! the pods reference (the kubelet waits forever for a missing one). Arena checks the PriorityClass
+//! only; we check all of it, in one round of parallel requests.
+//!
+//! A 403 (the user may not read that kind) is a warning, not a refusal: the job may still run.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use futures::future::join_all;
+use kube::api::{Api, DynamicObject};
+use kube::core::{ApiResource, GroupVersionKind};
+use mltrain_shared::engine::FieldPath;
+use mltrain_shared::engine::workload::templates;
+use serde_json::Value;
+
+use crate::cluster::Cluster;
+
+/// Kueue's API version we read LocalQueues with (served by every Kueue release since 0.3).
+pub const KUEUE_VERSION: &str = "kueue.x-k8s.io/v1beta1";
+
+/// One thing the job needs from the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Need {
+    /// An API group version serving `resource` (a backend's CRD).
+    Api {
+        group_version: String,
+        resource: String,
+        kind: String,
+    },
+    PriorityClass(String),
+    LocalQueue(String),
+    Secret {
+        name: String,
+        used_as: String,
+    },
+    ConfigMap {
+        name: String,
+        used_as: String,
+    },
+    Claim(String),
+    ServiceAccount(String),
+}
+
+/// What the cluster said about one need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    Present,
+    Missing,
+    /// Could not tell (403, or another error): a warning.
+    Unknown(String),
+}
+
+/// The outcome of one preflight.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub missing: Vec<Need>,
+    pub unknown: Vec<(Need, String)>,
+}
+
+impl Report {
+    /// Whether `class` was found missing; forget it (the caller resolved it another way).
+    pub fn take_missing_class(&mut self, class: &str) -> bool {
+        let before = self.missing.len();
+        self.missing
+            .retain(|n| !matches!(n, Need::PriorityClass(c) if c == class));
+        before != self.missing.len()
+    }
+
+    /// The refusal, one line per missing thing with its fix.
+    pub fn refusal(&self, namespace: &str) -> Option<String> {
+        if self.missing.is_empty() {
+            return None;
+        }
+        let lines: Vec<String> = self
+            .missing
+            .iter()
+            .map(|n| format!("- {}", n.missing_message(namespace)))
+            .collect();
+        Some(format!(
+            "error: the cluster lacks what this job needs:\n{}\nnothing was created",
+            lines.join("\n")
+        ))
+    }
+
+    /// Warnings for what could not be checked.
+    pub fn warnings(&self, namespace: &str) -> Vec<String> {
+        self.unknown
+            .iter()
+            .map(|(n, why)| format!("could not check {}: {why}", n.describe(namespace)))
+            .collect()
+    }
+}
+
+impl Need {
+    fn describe(&self, ns: &str) -> String {
+        match self {
+            Need::Api {
+                group_version,
+                kind,
+                ..
+            } => format!("the {kind} API ({group_version})"),
+            Need::PriorityClass(c) => format!("PriorityClass {c}"),
+            Need::LocalQueue(q) => format!("Kueue LocalQueue {q} in namespace {ns}"),
+            Need::Secret { name, used_as } => {
+                format!("Secret {name} ({used_as}) in namespace {ns}")
+            }
+            Need::ConfigMap { name, used_as } => {
+                format!("ConfigMap {name} ({used_as}) in namespace {ns}")
+            }
+            Need::Claim(c) => format!("PersistentVolumeClaim {c} in namespace {ns}"),
+            Need::ServiceAccount(s) => format!("ServiceAccount {s} in namespace {ns}"),
+        }
+    }
+
+    /// The one line a user reads: what is missing and what to do.
+    pub fn missing_message(&self, ns: &str) -> String {
+        match self {
+            Need::Api {
+                group_version,
+                kind,
+                ..
+            } => {
+                let install = match kind.as_str() {
+                    "JobSet" => "install JobSet (https://jobset.sigs.k8s.io/docs/installation/)",
+                    "PyTorchJob" => {
+                        "install the Kubeflow training operator (https://www.kubeflow.org/docs/components/trainer/legacy-v1/installation/)"
+                    }
+                    "MPIJob" => {
+                        "install the MPI operator (https://github.com/kubeflow/mpi-operator)"
+                    }
+                    "AppWrapper" => {
+                        "install the AppWrapper controller (https://project-codeflare.github.io/appwrapper/)"
+                    }
+                    "LocalQueue" => "install Kueue (https://kueue.sigs.k8s.io/docs/installation/)",
+                    _ => "install its controller",
+                };
+                let instead = if kind == "LocalQueue" {
+                    "drop --queue"
+                } else {
+                    "use --backend job, which needs nothing installed"
+                };
+                format!(
+                    "the {kind} API ({group_version}) is not served by this cluster: {install}, or {instead}"
+                )
+            }
+            Need::PriorityClass(c) => format!(
+                "PriorityClass {c} does not exist, so the API server would refuse every pod: create it, or pass --priority with a class the cluster has (kubectl get priorityclasses)"
+            ),
+            Need::LocalQueue(q) => format!(
+                "Kueue LocalQueue {q} does not exist in namespace {ns}, so the job would stay suspended: create it, or pass --queue with an existing one (kubectl get localqueues -n {ns})"
+            ),
+            Need::Secret { name, used_as } => format!(
+                "Secret {name} ({used_as}) does not exist in namespace {ns}: create it (kubectl create secret -n {ns} ...), or fix the name"
+            ),
+            Need::ConfigMap { name, used_as } => format!(
+                "ConfigMap {name} ({used_as}) does not exist in namespace {ns}: create it (kubectl create configmap -n {ns} ...), or fix the name"
+            ),
+            Need::Claim(c) => format!(
+                "PersistentVolumeClaim {c} (--volume) does not exist in namespace {ns}: create it, or fix the claim name"
+            ),
+            Need::ServiceAccount(s) => format!(
+                "ServiceAccount {s} (--service-account) does not exist in namespace {ns}: create it (kubectl create serviceaccount -n {ns} {s}), or fix the name"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Need {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe("<namespace>"))
+    }
+}
+
+/// The API a kind is served by: (group/version, plural), or `None` for the built-in kinds.
+fn crd_api(api_version: &str, kind: &str) -> Option<(String, String)> {
+    let plural = match kind {
+        "JobSet" => "jobsets",
+        "PyTorchJob" => "pytorchjobs",
+        "MPIJob" => "mpijobs",
+        "AppWrapper" => "appwrappers",
+        "TrainJob" => "trainjobs",
+        _ => return None,
+    };
+    Some((api_version.to_string(), plural.to_string()))
+}
+
+/// Everything `objects` (as they will be sent) need from the cluster, except what they create.
+pub fn needs(objects: &[Value]) -> BTreeSet<Need> {
+    let created: BTreeSet<(String, String)> = objects
+        .iter()
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap_or("").to_string(),
+                o["metadata"]["name"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let mut out = BTreeSet::new();
+    let api = |o: &Value, out: &mut BTreeSet<Need>| {
+        let (av, kind) = (
+            o["apiVersion"].as_str().unwrap_or(""),
+            o["kind"].as_str().unwrap_or(""),
+        );
+        if let Some((group_version, resource)) = crd_api(av, kind) {
+            out.insert(Need::Api {
+                group_version,
+                resource,
+                kind: kind.to_string(),
+            });
+        }
+    };
+    for obj in objects {
+        api(obj, &mut out);
+        // An AppWrapper's components are created by its controller: their APIs must be served too.
+        for c in obj["spec"]["components"].as_array().into_iter().flatten() {
+            api(&c["template"], &mut out);
+        }
+        if let Some(q) = obj["metadata"]["labels"][mltrain_shared::render::QUEUE_LABEL].as_str() {
+            out.insert(Need::Api {
+                group_version: KUEUE_VERSION.into(),
+                resource: "localqueues".into(),
+                kind: "LocalQueue".into(),
+            });
+            out.insert(Need::LocalQueue(q.to_string()));
+        }
+        let mut found = Vec::new();
+        templates(obj, &FieldPath::root(), &[], &mut found);
+        for t in found {
+            if let Some(pod) = obj.pointer(t.path.pointer()) {
+                pod_needs(&pod["spec"], &mut out);
+            }
+        }
+    }
+    out.retain(|n| match n {
+        Need::Secret { name, .. } => !created.contains(&("Secret".into(), name.clone())),
+        Need::ConfigMap { name, .. } => !created.contains(&("ConfigMap".into(), name.clone())),
+        _ => true,
+    });
+    out
+}
+
+/// What one pod spec references. References marked `optional: true` are skipped: the pod starts
+/// without them.
+fn pod_needs(spec: &Value, out: &mut BTreeSet<Need>) {
+    let s = |v: &Value| v.as_str().map(String::from);
+    let optional = |v: &Value| v["optional"].as_bool() == Some(true);
+    if let Some(c) = s(&spec["priorityClassName"]) {
+        out.insert(Need::PriorityClass(c));
+    }
+    if let Some(sa) = s(&spec["serviceAccountName"]).filter(|n| n != "default") {
+        out.insert(Need::ServiceAccount(sa));
+    }
+    for p in spec["imagePullSecrets"].as_array().into_iter().flatten() {
+        if let Some(name) = s(&p["name"]) {
+            out.insert(Need::Secret {
+                name,
+                used_as: "image pull secret".into(),
+            });
+        }
+    }
+    for v in spec["volumes"].as_array().into_iter().flatten() {
+        let vol = v["name"].as_str().unwrap_or("");
+        if let Some(name) = s(&v["secret"]["secretName"]).filter(|_| !optional(&v["secret"])) {
+            out.insert(Need::Secret {
+                name,
+                used_as: format!("volume {vol}"),
+            });
+        }
+        if let Some(name) = s(&v["configMap"]["name"]).filter(|_| !optional(&v["configMap"])) {
+            out.insert(Need::ConfigMap {
+                name,
+                used_as: format!("volume {vol}"),
+            });
+        }
+        if let Some(name) = s(&v["persistentVolumeClaim"]["claimName"]) {
+            out.insert(Need::Claim(name));
+        }
+    }
+    let containers = spec["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(spec["initContainers"].as_array().into_iter().flatten());
+    for c in containers {
+        for e in c["env"].as_array().into_iter().flatten() {
+            let var = e["name"].as_str().unwrap_or("");
+            let r = &e["valueFrom"]["secretKeyRef"];
+            if let Some(name) = s(&r["name"]).filter(|_| !optional(r)) {
+                out.insert(Need::Secret {
+                    name,
+                    used_as: format!("env {var}"),
+                });
+            }
+            let r = &e["valueFrom"]["configMapKeyRef"];
+            if let Some(name) = s(&r["name"]).filter(|_| !optional(r)) {
+                out.insert(Need::ConfigMap {
+                    name,
+                    used_as: format!("env {var}"),
+                });
+            }
+        }
+        for e in c["envFrom"].as_array().into_iter().flatten() {
+            if let Some(name) = s(&e["secretRef"]["name"]).filter(|_| !optional(&e["secretRef"])) {
+                out.insert(Need::Secret {
+                    name,
+                    used_as: "envFrom".into(),
+                });
+            }
+            if let Some(name) =
+                s(&e["configMapRef"]["name"]).filter(|_| !optional(&e["configMapRef"]))
+            {
+                out.insert(Need::ConfigMap {
+                    name,
+                    used_as: "envFrom".into(),
+                });
+            }
+        }
+    }
+}
+
+fn resource(group_version: &str, kind: &str, plural: &str) -> ApiResource {
+    let (group, version) = group_version
+        .rsplit_once('/')
+        .unwrap_or(("", group_version));
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+fn classify<T>(r: Result<T, kube::Error>) -> Found {
+    match r {
+        Ok(_) => Found::Present,
+        Err(kube::Error::Api(s)) if s.code == 404 => Found::Missing,
+        Err(kube::Error::Api(s)) if s.code == 403 => {
+            Found::Unknown(format!("forbidden ({})", s.message))
+        }
+        Err(kube::Error::Api(s)) => Found::Unknown(format!("{} {}", s.code, s.message)),
+        Err(e) => Found::Unknown(e.to_string()),
+    }
+}
+
+/// Ask the cluster about one need.
+async fn check_one(c: &Cluster, ns: &str, need: &Need) -> Found {
+    let client = c.client.clone();
+    match need {
+        Need::Api {
+            group_version,
+            resource: plural,
+            ..
+        } => match client.list_api_group_resources(group_version).await {
+            Ok(list) if list.resources.iter().any(|r| &r.name == plural) => Found::Present,
+            Ok(_) => Found::Missing,
+            Err(e) => classify::<()>(Err(e)),
+        },
+        Need::PriorityClass(name) => {
+            let api: Api<DynamicObject> = Api::all_with(
+                client,
+                &resource("scheduling.k8s.io/v1", "PriorityClass", "priorityclasses"),
+            );
+            classify(api.get_metadata(name).await)
+        }
+        Need::LocalQueue(name) => {
+            let api: Api<DynamicObject> = Api::namespaced_with(
+                client,
+                ns,
+                &resource(KUEUE_VERSION, "LocalQueue", "localqueues"),
+            );
+            classify(api.get_metadata(name).await)
+        }
+        Need::Secret { name, .. } => {
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client, ns, &resource("v1", "Secret", "secrets"));
+            classify(api.get_metadata(name).await)
+        }
+        Need::ConfigMap { name, .. } => {
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client, ns, &resource("v1", "ConfigMap", "configmaps"));
+            classify(api.get_metadata(name).await)
+        }
+        Need::Claim(name) => {
+            let api: Api<DynamicObject> = Api::namespaced_with(
+                client,
+                ns,
+                &resource("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+            );
+            classify(api.get_metadata(name).await)
+        }
+        Need::ServiceAccount(name) => {
+            let api: Api<DynamicObject> = Api::namespaced_with(
+                client,
+                ns,
+                &resource("v1", "ServiceAccount", "serviceaccounts"),
+            );
+            classify(api.get_metadata(name).await)
+        }
+    }
+}
+
+/// Check every need at once (one round of parallel requests) and sort the answers. When Kueue's API is
+/// not served, the LocalQueue is not reported separately: installing Kueue is the fix.
+pub async fn check(c: &Cluster, ns: &str, needs: &BTreeSet<Need>) -> Report {
+    let answers = join_all(needs.iter().map(|n| check_one(c, ns, n))).await;
+    let mut report = Report::default();
+    let kueue_missing = needs.iter().zip(&answers).any(|(n, f)| {
+        matches!(n, Need::Api { kind, .. } if kind == "LocalQueue") && *f == Found::Missing
+    });
+    for (need, found) in needs.iter().zip(answers) {
+        match found {
+            Found::Present => {}
+            Found::Missing if kueue_missing && matches!(need, Need::LocalQueue(_)) => {}
+            Found::Missing => report.missing.push(need.clone()),
+            Found::Unknown(why) => report.unknown.push((need.clone(), why)),
+        }
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn what_the_call_creates_and_optional_references_are_not_needed() {
+        let objects = vec![
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "j-deepspeed"}}),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "j-ssh"}}),
+            json!({"apiVersion": "workload.codeflare.dev/v1beta2", "kind": "AppWrapper",
+                "metadata": {"name": "j", "labels": {"kueue.x-k8s.io/queue-name": "q"}},
+                "spec": {"components": [{"template": {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
+                    "spec": {"pytorchReplicaSpecs": {"Master": {"template": {"spec": {
+                        "priorityClassName": "default-priority",
+                        "volumes": [
+                            {"name": "a", "configMap": {"name": "j-deepspeed"}},
+                            {"name": "b", "secret": {"secretName": "j-ssh"}},
+                            {"name": "c", "secret": {"secretName": "maybe", "optional": true}},
+                            {"name": "d", "configMap": {"name": "nvidia-topo-gdr"}}],
+                        "containers": [{"name": "pytorch", "image": "x",
+                            "envFrom": [{"configMapRef": {"name": "nccl-env"}}]}]}}}}}}}]}}),
+        ];
+        let needs: Vec<String> = needs(&objects).iter().map(|n| n.to_string()).collect();
+        assert_eq!(
+            needs,
+            [
+                "the PyTorchJob API (kubeflow.org/v1)",
+                "the LocalQueue API (kueue.x-k8s.io/v1beta1)",
+                "the AppWrapper API (workload.codeflare.dev/v1beta2)",
+                "PriorityClass default-priority",
+                "Kueue LocalQueue q in namespace <namespace>",
+                "ConfigMap nccl-env (envFrom) in namespace <namespace>",
+                "ConfigMap nvidia-topo-gdr (volume d) in namespace <namespace>",
+            ]
+        );
+    }
+}
