@@ -145,7 +145,7 @@ impl Kubelet {
         }
         for n in &names {
             if !self.pods.contains_key(n) {
-                match self.admit(store, n) {
+                match self.admit(n) {
                     Ok(p) => {
                         self.pods.insert(n.clone(), p);
                     }
@@ -165,7 +165,7 @@ impl Kubelet {
         }
     }
 
-    fn admit(&mut self, store: &Store, name: &str) -> Result<PodRun, String> {
+    fn admit(&mut self, name: &str) -> Result<PodRun, String> {
         let net = self.net.add_pod()?;
         let dir = self.root.join("pods").join(name);
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;

@@ -60,7 +60,7 @@ impl Default for Cluster {
             openshift_uid_start: None,
             local_queues: Vec::new(),
             existing: Vec::new(),
-            deadline: Duration::from_secs(240),
+            deadline: Duration::from_secs(150),
             drain: Duration::from_secs(15),
         }
     }

@@ -1,8 +1,8 @@
 //! The MPI operator v2beta1 (kubeflow/mpi-operator `pkg/controller/mpi_job_controller.go`:
 //! `newConfigMap`, `newSSHAuthSecret`, `newWorker`, `newLauncherJob`/`newLauncherPodTemplate`,
 //! `setupSSHOnPod`, `newJobService`; `pkg/apis/kubeflow/v2beta1/default.go`):
-//! - a headless Service `<job>` selecting the job's pods (`training.kubeflow.org/job-name`), with
-//!   `publishNotReadyAddresses`; workers are pods `<job>-worker-<i>` with `hostname` of that name and
+//! - a headless Service `<job>` selecting the job's pods (`training.kubeflow.org/job-name` and
+//!   `operator-name`), not publishing not-ready pods (a name resolves once its pod is Ready); workers are pods `<job>-worker-<i>` with `hostname` of that name and
 //!   `subdomain: <job>`; a worker with neither command nor args runs `/usr/sbin/sshd -De`;
 //! - ConfigMap `<job>-config` with `hostfile` (`<job>-worker-<i>.<job>.<ns>.svc slots=<slotsPerWorker>`
 //!   for OpenMPI) and `discover_hosts.sh`, mounted at `/etc/mpi` in the launcher (modes 0444, 0555);
@@ -115,8 +115,8 @@ pub fn reconcile(
         if store.get("Service", &name).is_none() {
             created(store, problems, json!({"apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": name, "ownerReferences": owner},
-                "spec": {"clusterIP": "None", "publishNotReadyAddresses": true,
-                         "selector": {format!("{L}job-name"): name}}}));
+                "spec": {"clusterIP": "None",
+                         "selector": {format!("{L}job-name"): name, format!("{L}operator-name"): "mpi-operator"}}}));
         }
         if store.get("ConfigMap", &format!("{name}-config")).is_none() {
             let hostfile: String = (0..workers)
