@@ -485,6 +485,18 @@ fn every_usage_error_names_the_flag_the_value_and_the_fix() {
             "error: --world-size \"0\": must be at least 1",
         ),
         (
+            &[
+                "pytorch",
+                "llama-3-70b-instruct-finetune-experiment-00042",
+                "--backend",
+                "jobset",
+                "--world-size",
+                "4",
+                "--dry-run=client",
+            ],
+            "error: NAME \"llama-3-70b-instruct-finetune-experiment-00042\": too long for the jobset backend at world size 4: the JobSet's pod name (with its 5-character suffix) would be \"llama-3-70b-instruct-finetune-experiment-00042-workers-0-3-abcde\" (64 characters, more than 63); use a name of at most 45 characters",
+        ),
+        (
             &["pytorch", "x", "--memory", "lots", "--dry-run=client"],
             "error: --memory \"lots\": not a quantity: does not start with a number; use e.g. 500m, 2, 1.5Gi or 200M",
         ),

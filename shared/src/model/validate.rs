@@ -88,6 +88,19 @@ impl TrainingJob {
         if let Err(p) = names::dns1035_label(&self.name, MAX_NAME) {
             c.fail("NAME", &self.name, format!("a job name must be a DNS-1035 label of at most {MAX_NAME} characters (lowercase letters, digits, '-', starting with a letter): {p}"));
         }
+        if let Err((longest, what, max)) = super::derived::check(self) {
+            c.fail(
+                "NAME",
+                &self.name,
+                format!(
+                    "too long for the {} backend at world size {}: {what} would be {longest:?} ({} characters, more than {}); use a name of at most {max} characters",
+                    self.backend,
+                    self.world_size,
+                    longest.len(),
+                    super::derived::DNS_LABEL_MAX
+                ),
+            );
+        }
         if let Some(ns) = &self.namespace {
             c.name("--namespace", ns, names::dns1123_label, "namespace name");
         }
