@@ -408,7 +408,8 @@ pub struct CreateArgs {
     /// Never or OnFailure.
     #[arg(long, value_enum, help_heading = "Fault tolerance")]
     pub restart_policy: Option<RestartPolicyArg>,
-    /// Retries of the whole job.
+    /// Retries, as the backend's controller counts them (docs/retries.md); torchrun then uses its c10d
+    /// rendezvous so a restarted group re-forms.
     #[arg(long, value_name = "N", help_heading = "Fault tolerance")]
     pub max_restarts: Option<u32>,
     /// Stop the job after this long (e.g. 12h, 2d).

@@ -829,3 +829,43 @@ fn kubectl_finds_and_runs_the_plugin() {
         "service/via-kubectl\njob.batch/via-kubectl\n"
     );
 }
+
+/// `--max-restarts` renders what each backend's controller counts (docs/retries.md), and it passes the
+/// real schemas (podFailurePolicy, failurePolicy, runPolicy, the retryLimit annotation).
+#[test]
+fn max_restarts_on_every_backend_passes_the_schemas() {
+    for backend in ["job", "jobset", "pytorchjob", "appwrapper"] {
+        let r = run(&[
+            "pytorch",
+            "demo",
+            "--world-size",
+            "4",
+            "--max-restarts",
+            "3",
+            "--backend",
+            backend,
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ]);
+        assert_eq!(r.code, 0, "{backend}: {}", r.stderr);
+        let docs = validate_yaml(&r.stdout);
+        let text = serde_json::to_string(&docs).unwrap();
+        assert!(text.contains("--rdzv_backend=c10d"), "{backend}");
+        let expect = match backend {
+            "job" => "\"podFailurePolicy\"",
+            "jobset" => "\"maxRestarts\":3",
+            "pytorchjob" => "\"restartPolicy\":\"OnFailure\"",
+            _ => "\"workload.codeflare.dev.appwrapper/retryLimit\":\"3\"",
+        };
+        assert!(text.contains(expect), "{backend}: {expect}");
+    }
+    let r = run(&["deepspeed", "ds", "--max-restarts", "2", "--dry-run=client"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("error: --max-restarts \"2\": a retried SSH launcher finds its workers gone"),
+        "{}",
+        r.stderr
+    );
+}

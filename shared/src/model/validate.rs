@@ -415,6 +415,23 @@ impl TrainingJob {
                 "use Never or OnFailure",
             );
         }
+        // A restarted pod must be able to rejoin the group. DeepSpeed's SSH launcher releases its
+        // workers when it exits, so a retried launcher finds none; ps-lite (MXNet) has no way for a
+        // restarted scheduler, server or worker to rejoin.
+        if f.max_restarts.is_some_and(|n| n > 0) && self.backend == Backend::Job {
+            let fix = match (self.framework, self.options.launcher) {
+                (Framework::DeepSpeed, Launcher::Ssh) => Some(
+                    "a retried SSH launcher finds its workers gone; use --launcher torchrun (a restarted group re-forms through torchrun's c10d rendezvous) or --backend mpijob",
+                ),
+                (Framework::MXNet, _) => Some(
+                    "a restarted MXNet scheduler, server or worker cannot rejoin ps-lite's group; drop --max-restarts",
+                ),
+                _ => None,
+            };
+            if let Some(fix) = fix {
+                c.fail("--max-restarts", f.max_restarts.unwrap_or(0), fix);
+            }
+        }
         for (key, value) in &f.appwrapper {
             if key == "retryLimit" {
                 if value.parse::<u32>().is_err() {
