@@ -143,10 +143,13 @@ impl Need {
                     "LocalQueue" => "install Kueue (https://kueue.sigs.k8s.io/docs/installation/)",
                     _ => "install its controller",
                 };
-                let instead = if kind == "LocalQueue" {
-                    "drop --queue"
-                } else {
-                    "use --backend job, which needs nothing installed"
+                let instead = match kind.as_str() {
+                    "LocalQueue" => "drop --queue",
+                    // With --queue, DeepSpeed over SSH and MXNet run as one JobSet (render::group).
+                    "JobSet" => {
+                        "use --backend job (for DeepSpeed over SSH and MXNet, --queue needs JobSet: Kueue admits their parts together only as one JobSet)"
+                    }
+                    _ => "use --backend job, which needs nothing installed",
                 };
                 format!(
                     "the {kind} API ({group_version}) is not served by this cluster: {install}, or {instead}"

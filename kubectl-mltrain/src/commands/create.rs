@@ -533,7 +533,7 @@ mod mock_api_tests {
         )
         .await;
         let msg = o.refusal();
-        assert!(msg.contains("the JobSet API (jobset.x-k8s.io/v1alpha2) is not served by this cluster: install JobSet (https://jobset.sigs.k8s.io/docs/installation/), or use --backend job"), "{msg}");
+        assert!(msg.contains("the JobSet API (jobset.x-k8s.io/v1alpha2) is not served by this cluster: install JobSet (https://jobset.sigs.k8s.io/docs/installation/), or use --backend job (for DeepSpeed over SSH and MXNet, --queue needs JobSet"), "{msg}");
         assert!(
             msg.contains("PriorityClass default-priority does not exist"),
             "{msg}"
@@ -581,6 +581,46 @@ mod mock_api_tests {
         let o = submit(state("kueue-jobset"), vec![], &other).await;
         let msg = o.refusal();
         assert!(msg.contains("Kueue LocalQueue research does not exist in namespace ml, so the job would stay suspended: create it, or pass --queue with an existing one (kubectl get localqueues -n ml)"), "{msg}");
+        assert!(!o.wrote());
+    }
+
+    /// Kueue admits DeepSpeed's SSH layout whole: one queued JobSet, its ConfigMap and Secret owned
+    /// by it. On a cluster without JobSet, preflight says so before anything is created.
+    #[tokio::test]
+    async fn mock_api_queued_deepspeed_is_one_jobset_admitted_whole() {
+        let argv = [
+            "deepspeed",
+            "ds",
+            "--world-size",
+            "4",
+            "--queue",
+            "team-queue",
+        ];
+        let o = submit(state("kueue-jobset"), vec![], &argv).await;
+        assert_eq!(
+            o.names(),
+            [
+                "jobset.jobset.x-k8s.io/ds",
+                "configmap/ds-deepspeed",
+                "secret/ds-ssh"
+            ]
+        );
+        let applied = o.applied();
+        let js = &applied[0];
+        assert_eq!(
+            js["metadata"]["labels"]["kueue.x-k8s.io/queue-name"],
+            "team-queue"
+        );
+        assert_eq!(js["spec"]["suspend"], true);
+        for part in &applied[1..] {
+            assert_eq!(part["metadata"]["ownerReferences"][0]["kind"], "JobSet");
+        }
+        let o = submit(state("plain"), vec![], &argv).await;
+        let msg = o.refusal();
+        assert!(
+            msg.contains("the JobSet API (jobset.x-k8s.io/v1alpha2) is not served"),
+            "{msg}"
+        );
         assert!(!o.wrote());
     }
 

@@ -24,6 +24,26 @@ pub fn longest(job: &TrainingJob) -> (String, &'static str) {
     let last = |count: u32| count.saturating_sub(1);
     let torchrun =
         job.framework == Framework::PyTorch || job.options.launcher == Launcher::Torchrun;
+    if crate::render::group::grouped(job) {
+        // One JobSet, a replicated job per role (render::group): JobSet's pod names.
+        let roles: Vec<(&str, u32)> = match job.framework {
+            Framework::MXNet => vec![
+                ("scheduler", 0),
+                ("server", last(job.options.servers.unwrap_or(1))),
+                ("worker", last(job.world_size)),
+            ],
+            _ => vec![("worker", last(job.world_size)), ("launcher", 0)],
+        };
+        let longest = roles
+            .into_iter()
+            .map(|(role, i)| format!("{n}-{role}-0-{i}-abcde"))
+            .max_by_key(String::len)
+            .unwrap_or_default();
+        return (
+            longest,
+            "the JobSet's pod name (with its 5-character suffix; --queue runs this layout as one JobSet)",
+        );
+    }
     match (job.backend, job.framework) {
         (Backend::JobSet, _) => (
             format!(

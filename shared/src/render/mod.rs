@@ -4,6 +4,7 @@
 //! Renderers write what the user asked for; the admission engine adds the cluster's defaults.
 
 pub mod deepspeed;
+pub mod group;
 pub mod job;
 pub mod jobset;
 pub mod launch;
@@ -60,7 +61,21 @@ pub fn render(job: &TrainingJob) -> Result<Vec<Value>, RenderError> {
         {
             out.extend(job::render(job))
         }
+        (Framework::DeepSpeed, Backend::Job) if group::grouped(job) => {
+            out = group::as_jobset(
+                job,
+                out.into_iter().chain(deepspeed::render_ssh(job)).collect(),
+                "launcher",
+            )
+        }
         (Framework::DeepSpeed, Backend::Job) => out.extend(deepspeed::render_ssh(job)),
+        (Framework::MXNet, Backend::Job) if group::grouped(job) => {
+            out = group::as_jobset(
+                job,
+                out.into_iter().chain(mxnet::render(job)).collect(),
+                "worker",
+            )
+        }
         (Framework::DeepSpeed, Backend::MpiJob) if job.options.launcher == Launcher::Ssh => {
             out.push(deepspeed::render_mpijob(job))
         }

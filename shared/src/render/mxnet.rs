@@ -34,7 +34,7 @@ sys.exit(0 if ok else 1)
 
 /// The scheduler's address, as every role sees it.
 pub fn scheduler_host(job: &TrainingJob) -> String {
-    format!("{0}-scheduler-0.{0}", job.name)
+    super::group::host(job, "scheduler", 0)
 }
 
 pub fn servers(job: &TrainingJob) -> u32 {
