@@ -486,6 +486,11 @@ pub struct CreateArgs {
     #[arg(long)]
     pub wait: bool,
 
+    /// With --wait: give up after this long (e.g. 90s, 10m, 2h) with exit 1; the job keeps running.
+    /// Default: wait as long as it takes.
+    #[arg(long, value_name = "DURATION", requires = "wait")]
+    pub timeout: Option<String>,
+
     #[command(flatten)]
     pub kubectl: KubectlArgs,
 

@@ -487,6 +487,17 @@ fn every_usage_error_names_the_flag_the_value_and_the_fix() {
         (
             &[
                 "pytorch",
+                "x",
+                "--wait",
+                "--timeout",
+                "soon",
+                "--dry-run=client",
+            ],
+            "error: --timeout \"soon\": each unit needs a whole number before it; use e.g. 90s, 10m or 2h",
+        ),
+        (
+            &[
+                "pytorch",
                 "llama-3-70b-instruct-finetune-experiment-00042",
                 "--backend",
                 "jobset",
