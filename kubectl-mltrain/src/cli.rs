@@ -410,7 +410,8 @@ pub struct CreateArgs {
     /// Never or OnFailure.
     #[arg(long, value_enum, help_heading = "Fault tolerance")]
     pub restart_policy: Option<RestartPolicyArg>,
-    /// Retries of the whole job.
+    /// Retries, as the backend's controller counts them (docs/retries.md); torchrun then uses its c10d
+    /// rendezvous so a restarted group re-forms.
     #[arg(long, value_name = "N", help_heading = "Fault tolerance")]
     pub max_restarts: Option<u32>,
     /// Stop the job after this long (e.g. 12h, 2d).
@@ -486,6 +487,11 @@ pub struct CreateArgs {
     /// After submitting, watch until every rank runs or the job ends (exit 1 if it fails).
     #[arg(long)]
     pub wait: bool,
+
+    /// With --wait: give up after this long (e.g. 90s, 10m, 2h) with exit 1; the job keeps running.
+    /// Default: wait as long as it takes.
+    #[arg(long, value_name = "DURATION", requires = "wait")]
+    pub timeout: Option<String>,
 
     #[command(flatten)]
     pub kubectl: KubectlArgs,

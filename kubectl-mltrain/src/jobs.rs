@@ -220,6 +220,42 @@ pub fn phase(top: &Value, pods: &[Value]) -> Phase {
     }
 }
 
+/// Why a job has fewer pods than it should, from the events of its workload (newest Warning): a
+/// controller that cannot create pods says so only there, e.g. `FailedCreate: pods "demo-0-x" is
+/// forbidden: no PriorityClass with name default-priority was found`.
+pub fn explain(events: &[Value]) -> Option<String> {
+    events
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "Warning")
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e["reason"].as_str().unwrap_or("Warning"),
+                e["message"].as_str().unwrap_or("").trim()
+            )
+        })
+}
+
+/// The objects whose events explain missing pods: the workload, and for a JobSet its child Jobs
+/// (`<jobset>-<replicatedJob>-<index>`), where the job controller records FailedCreate.
+pub fn pod_creators(top: &Value) -> Vec<String> {
+    let name = top["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let mut out = vec![name.clone()];
+    for rj in top
+        .pointer("/spec/replicatedJobs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let replicas = rj["replicas"].as_u64().unwrap_or(1);
+        for i in 0..replicas.min(8) {
+            out.push(format!("{name}-{}-{i}", rj["name"].as_str().unwrap_or("")));
+        }
+    }
+    out
+}
+
 /// (ready, total) training ranks.
 pub fn ranks_ready(top: &Value, pods: &[Value]) -> (usize, u64) {
     let ready = pods

@@ -143,10 +143,13 @@ impl Need {
                     "LocalQueue" => "install Kueue (https://kueue.sigs.k8s.io/docs/installation/)",
                     _ => "install its controller",
                 };
-                let instead = if kind == "LocalQueue" {
-                    "drop --queue"
-                } else {
-                    "use --backend job, which needs nothing installed"
+                let instead = match kind.as_str() {
+                    "LocalQueue" => "drop --queue",
+                    // With --queue, DeepSpeed over SSH runs as one JobSet (render::group).
+                    "JobSet" => {
+                        "use --backend job (for DeepSpeed over SSH, --queue needs JobSet: Kueue admits its workers and launcher together only as one JobSet)"
+                    }
+                    _ => "use --backend job, which needs nothing installed",
                 };
                 format!(
                     "the {kind} API ({group_version}) is not served by this cluster: {install}, or {instead}"

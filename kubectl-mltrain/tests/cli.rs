@@ -485,6 +485,29 @@ fn every_usage_error_names_the_flag_the_value_and_the_fix() {
             "error: --world-size \"0\": must be at least 1",
         ),
         (
+            &[
+                "pytorch",
+                "x",
+                "--wait",
+                "--timeout",
+                "soon",
+                "--dry-run=client",
+            ],
+            "error: --timeout \"soon\": each unit needs a whole number before it; use e.g. 90s, 10m or 2h",
+        ),
+        (
+            &[
+                "pytorch",
+                "llama-3-70b-instruct-finetune-experiment-00042",
+                "--backend",
+                "jobset",
+                "--world-size",
+                "4",
+                "--dry-run=client",
+            ],
+            "error: NAME \"llama-3-70b-instruct-finetune-experiment-00042\": too long for the jobset backend at world size 4: the JobSet's pod name (with its 5-character suffix) would be \"llama-3-70b-instruct-finetune-experiment-00042-workers-0-3-abcde\" (64 characters, more than 63); use a name of at most 45 characters",
+        ),
+        (
             &["pytorch", "x", "--memory", "lots", "--dry-run=client"],
             "error: --memory \"lots\": not a quantity: does not start with a number; use e.g. 500m, 2, 1.5Gi or 200M",
         ),
@@ -815,5 +838,45 @@ fn kubectl_finds_and_runs_the_plugin() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "service/via-kubectl\njob.batch/via-kubectl\n"
+    );
+}
+
+/// `--max-restarts` renders what each backend's controller counts (docs/retries.md), and it passes the
+/// real schemas (podFailurePolicy, failurePolicy, runPolicy, the retryLimit annotation).
+#[test]
+fn max_restarts_on_every_backend_passes_the_schemas() {
+    for backend in ["job", "jobset", "pytorchjob", "appwrapper"] {
+        let r = run(&[
+            "pytorch",
+            "demo",
+            "--world-size",
+            "4",
+            "--max-restarts",
+            "3",
+            "--backend",
+            backend,
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ]);
+        assert_eq!(r.code, 0, "{backend}: {}", r.stderr);
+        let docs = validate_yaml(&r.stdout);
+        let text = serde_json::to_string(&docs).unwrap();
+        assert!(text.contains("--rdzv_backend=c10d"), "{backend}");
+        let expect = match backend {
+            "job" => "\"podFailurePolicy\"",
+            "jobset" => "\"maxRestarts\":3",
+            "pytorchjob" => "\"restartPolicy\":\"OnFailure\"",
+            _ => "\"workload.codeflare.dev.appwrapper/retryLimit\":\"3\"",
+        };
+        assert!(text.contains(expect), "{backend}: {expect}");
+    }
+    let r = run(&["deepspeed", "ds", "--max-restarts", "2", "--dry-run=client"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("error: --max-restarts \"2\": a retried SSH launcher finds its workers gone"),
+        "{}",
+        r.stderr
     );
 }

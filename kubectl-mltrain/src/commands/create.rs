@@ -60,7 +60,35 @@ async fn prepare(
     preview(&admission, job, objects, cluster, true)
 }
 
+/// `--timeout`, checked before anything is sent.
+fn timeout(args: &CreateArgs) -> Result<Option<Timeout>, CommandError> {
+    let Some(text) = &args.timeout else {
+        return Ok(None);
+    };
+    match mltrain_shared::duration::parse_seconds(text) {
+        Ok(secs) if secs > 0 => Ok(Some(Timeout {
+            text: text.clone(),
+            after: std::time::Duration::from_secs(secs),
+        })),
+        Ok(_) => Err(CommandError::Usage(vec![format!(
+            "--timeout {text:?}: must be longer than 0s; use e.g. 90s, 10m or 2h, or leave it out to wait as long as it takes"
+        )])),
+        Err(e) => Err(CommandError::Usage(vec![format!(
+            "--timeout {text:?}: {}; use e.g. 90s, 10m or 2h",
+            e.reason
+        )])),
+    }
+}
+
+/// How long `--wait` waits, as the user wrote it.
+#[derive(Debug, Clone)]
+pub struct Timeout {
+    pub text: String,
+    pub after: std::time::Duration,
+}
+
 pub async fn run(framework: Framework, args: &CreateArgs) -> Result<Exit, CommandError> {
+    let timeout = timeout(args)?;
     let (job, objects) = build(framework, args)?;
     let dry = args.kubectl.dry_run;
 
@@ -123,7 +151,14 @@ pub async fn run(framework: Framework, args: &CreateArgs) -> Result<Exit, Comman
             }
             if wait {
                 let ns = job.namespace.clone().unwrap_or_else(|| c.namespace.clone());
-                return wait_for(c, &ns, &job.name, std::time::Duration::from_secs(2)).await;
+                return wait_for(
+                    c,
+                    &ns,
+                    &job.name,
+                    std::time::Duration::from_secs(2),
+                    timeout,
+                )
+                .await;
             }
             Ok(Exit::Ok)
         }
@@ -289,27 +324,42 @@ fn preview(
 }
 
 /// Watch a job until every rank runs or it ends, with a live progress line on a terminal and a line
-/// per change otherwise. Exit 1 if it fails.
+/// per change otherwise. Exit 1 if it fails, or when `timeout` expires (the job keeps running). A job
+/// with fewer pods than ranks is explained from its workload's events (a controller that cannot
+/// create pods says why only there).
 pub async fn wait_for(
     c: &Cluster,
     ns: &str,
     name: &str,
     every: std::time::Duration,
+    timeout: Option<Timeout>,
 ) -> Result<Exit, CommandError> {
     use crate::jobs::{self, Phase};
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let deadline = timeout
+        .as_ref()
+        .map(|t| tokio::time::Instant::now() + t.after);
     let mut last = String::new();
     loop {
         let line = match crate::commands::status::fetch(c, ns, name).await {
             Ok((top, pods)) => {
                 let phase = jobs::phase(&top, &pods);
                 let (ready, total) = jobs::ranks_ready(&top, &pods);
-                let why = pods
+                let mut why = pods
                     .iter()
                     .map(jobs::rank)
                     .find(|r| !r.reason.is_empty() && r.reason != "ContainerCreating")
                     .map(|r| format!(" ({}: {})", r.pod, r.reason))
                     .unwrap_or_default();
+                if why.is_empty() && phase == Phase::Starting && (pods.len() as u64) < total {
+                    let mut events = Vec::new();
+                    for creator in jobs::pod_creators(&top) {
+                        events.extend(c.events(ns, &creator).await.unwrap_or_default());
+                    }
+                    if let Some(e) = jobs::explain(&events) {
+                        why = format!(" ({e})");
+                    }
+                }
                 let line = format!(
                     "{name}: {ready}/{total} ranks ready, {}{why}",
                     phase.as_str()
@@ -338,6 +388,17 @@ pub async fn wait_for(
             eprint!("\r\x1b[2K{line}");
         } else if line != last {
             eprintln!("{line}");
+        }
+        if let (Some(d), Some(t)) = (deadline, &timeout)
+            && tokio::time::Instant::now() + every > d
+        {
+            if tty {
+                eprintln!();
+            }
+            return Err(CommandError::Refused(format!(
+                "error: --timeout {} expired: {line}\nthe job keeps running; see kubectl mltrain status {name}, or kubectl mltrain delete {name}",
+                t.text
+            )));
         }
         last = line;
         tokio::time::sleep(every).await;
@@ -536,7 +597,7 @@ mod mock_api_tests {
         )
         .await;
         let msg = o.refusal();
-        assert!(msg.contains("the JobSet API (jobset.x-k8s.io/v1alpha2) is not served by this cluster: install JobSet (https://jobset.sigs.k8s.io/docs/installation/), or use --backend job"), "{msg}");
+        assert!(msg.contains("the JobSet API (jobset.x-k8s.io/v1alpha2) is not served by this cluster: install JobSet (https://jobset.sigs.k8s.io/docs/installation/), or use --backend job (for DeepSpeed over SSH and MXNet, --queue needs JobSet"), "{msg}");
         assert!(
             msg.contains("PriorityClass default-priority does not exist"),
             "{msg}"
@@ -584,6 +645,46 @@ mod mock_api_tests {
         let o = submit(state("kueue-jobset"), vec![], &other).await;
         let msg = o.refusal();
         assert!(msg.contains("Kueue LocalQueue research does not exist in namespace ml, so the job would stay suspended: create it, or pass --queue with an existing one (kubectl get localqueues -n ml)"), "{msg}");
+        assert!(!o.wrote());
+    }
+
+    /// Kueue admits DeepSpeed's SSH layout whole: one queued JobSet, its ConfigMap and Secret owned
+    /// by it. On a cluster without JobSet, preflight says so before anything is created.
+    #[tokio::test]
+    async fn mock_api_queued_deepspeed_is_one_jobset_admitted_whole() {
+        let argv = [
+            "deepspeed",
+            "ds",
+            "--world-size",
+            "4",
+            "--queue",
+            "team-queue",
+        ];
+        let o = submit(state("kueue-jobset"), vec![], &argv).await;
+        assert_eq!(
+            o.names(),
+            [
+                "jobset.jobset.x-k8s.io/ds",
+                "configmap/ds-deepspeed",
+                "secret/ds-ssh"
+            ]
+        );
+        let applied = o.applied();
+        let js = &applied[0];
+        assert_eq!(
+            js["metadata"]["labels"]["kueue.x-k8s.io/queue-name"],
+            "team-queue"
+        );
+        assert_eq!(js["spec"]["suspend"], true);
+        for part in &applied[1..] {
+            assert_eq!(part["metadata"]["ownerReferences"][0]["kind"], "JobSet");
+        }
+        let o = submit(state("plain"), vec![], &argv).await;
+        let msg = o.refusal();
+        assert!(
+            msg.contains("the JobSet API (jobset.x-k8s.io/v1alpha2) is not served"),
+            "{msg}"
+        );
         assert!(!o.wrote());
     }
 

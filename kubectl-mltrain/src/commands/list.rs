@@ -373,6 +373,53 @@ mod mock_api_tests {
         );
     }
 
+    /// A Job whose controller cannot create pods (the PriorityClass is missing): --wait says why,
+    /// from the Job's events, and --timeout ends the wait with exit 1.
+    #[tokio::test]
+    async fn mock_api_wait_explains_a_job_without_pods_and_times_out() {
+        let mut st = state();
+        st["jobs"].as_array_mut().unwrap().push(serde_json::json!({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "stuck", "namespace": "ml", "creationTimestamp": "2026-11-23T10:00:00Z",
+                "labels": {"mltrain.io/job-name": "stuck", "mltrain.io/world-size": "4", "app.kubernetes.io/name": "pytorch"}},
+            "spec": {"parallelism": 4, "completions": 4},
+            "status": {"active": 0}
+        }));
+        st["events"]["stuck"] = serde_json::json!([
+            {"metadata": {"name": "stuck.1", "namespace": "ml"}, "involvedObject": {"kind": "Job", "name": "stuck"},
+             "reason": "SuccessfulCreate", "message": "Created pod: stuck-0-abcde", "type": "Normal", "lastTimestamp": "2026-11-23T10:00:01Z"},
+            {"metadata": {"name": "stuck.2", "namespace": "ml"}, "involvedObject": {"kind": "Job", "name": "stuck"},
+             "reason": "FailedCreate", "message": "Error creating: pods \"stuck-1-fghij\" is forbidden: no PriorityClass with name default-priority was found",
+             "type": "Warning", "lastTimestamp": "2026-11-23T10:00:02Z"}
+        ]);
+        let (cluster, server) = crate::cluster::mock::cluster(st);
+        let err = crate::commands::create::wait_for(
+            &cluster,
+            "ml",
+            "stuck",
+            std::time::Duration::from_millis(10),
+            Some(crate::commands::create::Timeout {
+                text: "50ms".into(),
+                after: std::time::Duration::from_millis(50),
+            }),
+        )
+        .await
+        .unwrap_err();
+        drop(cluster);
+        let seen = server.await.unwrap();
+        println!("{err}");
+        assert_eq!(err.exit(), Exit::Refused);
+        assert_eq!(
+            err.to_string(),
+            "error: --timeout 50ms expired: stuck: 0/4 ranks ready, Starting (FailedCreate: Error creating: pods \"stuck-1-fghij\" is forbidden: no PriorityClass with name default-priority was found)\n\
+             the job keeps running; see kubectl mltrain status stuck, or kubectl mltrain delete stuck"
+        );
+        assert!(
+            seen.iter().any(|s| s == "GET /api/v1/namespaces/ml/events"),
+            "{seen:?}"
+        );
+    }
+
     #[tokio::test]
     async fn mock_api_wait_ends_on_the_phase() {
         let (cluster, server) = crate::cluster::mock::cluster(state());
@@ -381,6 +428,7 @@ mod mock_api_tests {
             "ml",
             "aw",
             std::time::Duration::from_millis(10),
+            None,
         )
         .await
         .unwrap();
@@ -390,6 +438,7 @@ mod mock_api_tests {
             "ml",
             "pj-fail",
             std::time::Duration::from_millis(10),
+            None,
         )
         .await;
         assert!(

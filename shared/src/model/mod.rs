@@ -5,6 +5,7 @@
 //! [`TrainingJob::validate`] checks what users get wrong (names, quantities, counts, combinations) and
 //! reports every problem at once, each naming the flag, the value and the fix.
 
+pub mod derived;
 mod validate;
 
 use std::collections::BTreeMap;

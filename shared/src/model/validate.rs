@@ -88,6 +88,19 @@ impl TrainingJob {
         if let Err(p) = names::dns1035_label(&self.name, MAX_NAME) {
             c.fail("NAME", &self.name, format!("a job name must be a DNS-1035 label of at most {MAX_NAME} characters (lowercase letters, digits, '-', starting with a letter): {p}"));
         }
+        if let Err((longest, what, max)) = super::derived::check(self) {
+            c.fail(
+                "NAME",
+                &self.name,
+                format!(
+                    "too long for the {} backend at world size {}: {what} would be {longest:?} ({} characters, more than {}); use a name of at most {max} characters",
+                    self.backend,
+                    self.world_size,
+                    longest.len(),
+                    super::derived::DNS_LABEL_MAX
+                ),
+            );
+        }
         if let Some(ns) = &self.namespace {
             c.name("--namespace", ns, names::dns1123_label, "namespace name");
         }
@@ -415,6 +428,23 @@ impl TrainingJob {
                 &f.restart_policy,
                 "use Never or OnFailure",
             );
+        }
+        // A restarted pod must be able to rejoin the group. DeepSpeed's SSH launcher releases its
+        // workers when it exits, so a retried launcher finds none; ps-lite (MXNet) has no way for a
+        // restarted scheduler, server or worker to rejoin.
+        if f.max_restarts.is_some_and(|n| n > 0) && self.backend == Backend::Job {
+            let fix = match (self.framework, self.options.launcher) {
+                (Framework::DeepSpeed, Launcher::Ssh) => Some(
+                    "a retried SSH launcher finds its workers gone; use --launcher torchrun (a restarted group re-forms through torchrun's c10d rendezvous) or --backend mpijob",
+                ),
+                (Framework::MXNet, _) => Some(
+                    "a restarted MXNet scheduler, server or worker cannot rejoin ps-lite's group; drop --max-restarts",
+                ),
+                _ => None,
+            };
+            if let Some(fix) = fix {
+                c.fail("--max-restarts", f.max_restarts.unwrap_or(0), fix);
+            }
         }
         for (key, value) in &f.appwrapper {
             if key == "retryLimit" {

@@ -39,7 +39,7 @@ pub const MPI_SSH_MOUNT: &str = "/mltrain/mpi-ssh";
 /// Worker `i`'s DNS name: the Indexed Job `<job>-worker` gives pods hostnames `<job>-worker-<i>`, the
 /// headless Service `<job>` the subdomain.
 pub fn worker_host(job: &TrainingJob, i: u32) -> String {
-    format!("{0}-worker-{i}.{0}", job.name)
+    super::group::host(job, "worker", i)
 }
 
 /// The launcher only runs the deepspeed CLI: Bitnami's "small" preset, no GPUs.

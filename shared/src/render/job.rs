@@ -40,6 +40,15 @@ pub fn indexed_job(job: &TrainingJob, name: &str, ranks: u32, template: Value) -
     if let Some(d) = ft.active_deadline_seconds {
         spec["activeDeadlineSeconds"] = json!(d);
     }
+    // With retries asked for, a pod evicted by a node drain or preemption (condition DisruptionTarget)
+    // is replaced without using one up. Only valid with restartPolicy Never, which the Job API
+    // requires for podFailurePolicy
+    // (<https://kubernetes.io/docs/concepts/workloads/controllers/job/#pod-failure-policy>).
+    if ft.max_restarts.is_some() && spec["template"]["spec"]["restartPolicy"] == "Never" {
+        spec["podFailurePolicy"] = json!({"rules": [
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}
+        ]});
+    }
     if job.scheduling.queue.is_some() {
         // Kueue admits the job by unsuspending it.
         spec["suspend"] = json!(true);

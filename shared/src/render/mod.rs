@@ -4,6 +4,7 @@
 //! Renderers write what the user asked for; the admission engine adds the cluster's defaults.
 
 pub mod deepspeed;
+pub mod group;
 pub mod job;
 pub mod jobset;
 pub mod launch;
@@ -59,6 +60,13 @@ pub fn render(job: &TrainingJob) -> Result<Vec<Value>, RenderError> {
             if torchrun_based(job) =>
         {
             out.extend(job::render(job))
+        }
+        (Framework::DeepSpeed, Backend::Job) if group::grouped(job) => {
+            out = group::as_jobset(
+                job,
+                out.into_iter().chain(deepspeed::render_ssh(job)).collect(),
+                "launcher",
+            )
         }
         (Framework::DeepSpeed, Backend::Job) => out.extend(deepspeed::render_ssh(job)),
         (Framework::DeepSpeed, Backend::MpiJob) if job.options.launcher == Launcher::Ssh => {
@@ -149,9 +157,23 @@ pub fn rendezvous_env(job: &TrainingJob, master_addr: String) -> Vec<Value> {
     ]
 }
 
-/// The torchrun launcher with its rendezvous flags.
+/// The torchrun launcher with its rendezvous flags. With `--max-restarts`, torchrun's c10d rendezvous
+/// (hosted on rank 0's host, `MASTER_ADDR:MASTER_PORT`) instead of the static one: a replaced or
+/// restarted pod can then rejoin and the group re-forms, up to that many times
+/// (<https://pytorch.org/docs/stable/elastic/run.html>); a static group cannot take a new member.
 pub fn torchrun(job: &TrainingJob) -> Vec<String> {
-    std::iter::once("torchrun".to_string())
-        .chain(launch::torchrun_args(job.nproc()))
-        .collect()
+    let head = std::iter::once("torchrun".to_string());
+    match job.fault_tolerance.max_restarts {
+        None => head.chain(launch::torchrun_args(job.nproc())).collect(),
+        Some(n) => head
+            .chain([
+                "--nnodes=${WORLD_SIZE}".to_string(),
+                format!("--nproc_per_node={}", job.nproc()),
+                "--rdzv_backend=c10d".into(),
+                "--rdzv_endpoint=${MASTER_ADDR}:${MASTER_PORT}".into(),
+                format!("--rdzv_id={}", job.name),
+                format!("--max-restarts={n}"),
+            ])
+            .collect(),
+    }
 }

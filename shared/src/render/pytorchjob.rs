@@ -14,6 +14,21 @@ use crate::model::TrainingJob;
 /// Prefix of the AppWrapper fault-tolerance annotations.
 pub const APPWRAPPER_ANNOTATION_PREFIX: &str = "workload.codeflare.dev.appwrapper/";
 
+/// The replicas' restart policy. The operator counts only container restarts of OnFailure (or
+/// Always/ExitCode) replicas against `runPolicy.backoffLimit`; a failed `Never` replica fails the job
+/// at once (kubeflow/training-operator `pkg/controller.v1/common/job.go`, `PastBackoffLimit`). So
+/// `--max-restarts` on the pytorchjob backend restarts containers in place (same pod, same host name:
+/// torchrun's c10d rendezvous takes them back). Inside an AppWrapper the AppWrapper retries instead
+/// (`retryLimit`), resetting the whole PyTorchJob.
+fn restart_policy(job: &TrainingJob) -> &str {
+    let ft = &job.fault_tolerance;
+    if ft.max_restarts.is_some() && job.backend == crate::model::Backend::PyTorchJob {
+        "OnFailure"
+    } else {
+        &ft.restart_policy
+    }
+}
+
 fn replica(job: &TrainingJob, replicas: u32) -> Value {
     let script = super::launch::script(job, &torchrun(job));
     let template = pod::template(
@@ -26,7 +41,7 @@ fn replica(job: &TrainingJob, replicas: u32) -> Value {
             ..pod::PodParts::new("pytorch", script)
         },
     );
-    json!({"replicas": replicas, "restartPolicy": job.fault_tolerance.restart_policy, "template": template})
+    json!({"replicas": replicas, "restartPolicy": restart_policy(job), "template": template})
 }
 
 pub fn render(job: &TrainingJob) -> Value {
@@ -36,8 +51,13 @@ pub fn render(job: &TrainingJob) -> Value {
     if job.world_size > 1 {
         specs.insert("Worker".into(), replica(job, job.world_size - 1));
     }
+    // A failed rank's peers are stopped rather than left holding GPUs (the operator's default is
+    // None: keep every pod).
     let mut run_policy = Map::new();
-    if let Some(n) = ft.max_restarts {
+    run_policy.insert("cleanPodPolicy".into(), json!("Running"));
+    if let Some(n) = ft.max_restarts
+        && job.backend != crate::model::Backend::AppWrapper
+    {
         run_policy.insert("backoffLimit".into(), json!(n));
     }
     if let Some(d) = ft.active_deadline_seconds {
@@ -46,10 +66,7 @@ pub fn render(job: &TrainingJob) -> Value {
     if job.scheduling.queue.is_some() && job.backend != crate::model::Backend::AppWrapper {
         run_policy.insert("suspend".into(), json!(true));
     }
-    let mut spec = json!({"pytorchReplicaSpecs": specs});
-    if !run_policy.is_empty() {
-        spec["runPolicy"] = Value::Object(run_policy);
-    }
+    let spec = json!({"pytorchReplicaSpecs": specs, "runPolicy": run_policy});
     json!({"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": workload_metadata(job), "spec": spec})
 }
 
@@ -68,6 +85,14 @@ pub fn render_appwrapper(job: &TrainingJob) -> Value {
         meta["labels"][QUEUE_LABEL] = json!(q);
     }
     let mut ann = meta["annotations"].as_object().cloned().unwrap_or_default();
+    // --max-restarts: the AppWrapper resets the whole PyTorchJob up to that many times (an explicit
+    // retryLimit annotation wins).
+    if let Some(n) = job.fault_tolerance.max_restarts {
+        ann.insert(
+            format!("{APPWRAPPER_ANNOTATION_PREFIX}retryLimit"),
+            json!(n.to_string()),
+        );
+    }
     for (key, value) in &job.fault_tolerance.appwrapper {
         let v = if key == "retryLimit" {
             value.clone()
