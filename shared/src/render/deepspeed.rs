@@ -184,7 +184,9 @@ enum Runner {
     OpenMpi,
 }
 
-/// `deepspeed ...` over our SSH files.
+/// `deepspeed ...` over our SSH files. OpenMPI shortens host names to their first label unless told
+/// not to (`orte_keep_fqdn_hostnames`, which the MPI operator sets too); `<worker>.<service>` needs
+/// its second label to resolve.
 fn deepspeed_line(job: &TrainingJob, hostfile: &str, smoke: Option<String>, runner: Runner) -> String {
     let (program, python) = program(job, smoke);
     if program.is_empty() {
@@ -202,7 +204,7 @@ fn deepspeed_line(job: &TrainingJob, hostfile: &str, smoke: Option<String>, runn
         Runner::OpenMpi => "launcher=openmpi\n",
     };
     format!(
-        r#"export PDSH_SSH_ARGS_APPEND="-F $d/ssh_config" OMPI_MCA_plm_rsh_args="-F $d/ssh_config -o ConnectionAttempts=10"
+        r#"export PDSH_SSH_ARGS_APPEND="-F $d/ssh_config" OMPI_MCA_plm_rsh_args="-F $d/ssh_config -o ConnectionAttempts=10" OMPI_MCA_orte_keep_fqdn_hostnames=true
 {choose}if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 deepspeed --hostfile {hostfile} --launcher "$launcher" --no_ssh_check --master_addr {master} --master_port {port}{no_python} {program}
 "#,

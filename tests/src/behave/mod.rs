@@ -60,7 +60,13 @@ impl Default for Cluster {
             openshift_uid_start: None,
             local_queues: Vec::new(),
             existing: Vec::new(),
-            deadline: Duration::from_secs(150),
+            // MLTRAIN_BEHAVE_DEADLINE (seconds) shortens it while debugging a hang.
+            deadline: Duration::from_secs(
+                std::env::var("MLTRAIN_BEHAVE_DEADLINE")
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(150),
+            ),
             drain: Duration::from_secs(15),
         }
     }

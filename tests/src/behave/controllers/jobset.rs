@@ -13,7 +13,9 @@
 //! - a failed child Job restarts the whole set while `failurePolicy.maxRestarts` allows
 //!   (delete every Job, recreate with `restart-attempt` + 1), else the JobSet fails and its active
 //!   Jobs are deleted;
-//! - Completed when every Job of every replicated job completed (`successPolicy` operator All, the default).
+//! - Completed per `successPolicy` (`executeSuccessPolicy`): operator All (the default) when every Job
+//!   of the targeted replicated jobs (all, when none are named) completed, Any when one did; a finished
+//!   JobSet deletes its remaining active Jobs (`deleteJobs(ownedJobs.active)`);
 //! - a suspended JobSet creates no Jobs.
 
 use serde_json::{Value, json};
@@ -38,10 +40,22 @@ pub fn finished(js: &Value) -> Option<bool> {
 pub fn reconcile(store: &mut Store, _adm: &Admission, ns: &str, problems: &mut Vec<String>) {
     for name in store.names("JobSet") {
         let js = store.get("JobSet", &name).cloned().expect("jobset");
-        if finished(&js).is_some() || js["spec"]["suspend"] == true {
+        let uid = store::uid(&js).to_string();
+        if finished(&js).is_some() {
+            let active: Vec<String> = store
+                .owned("Job", &uid)
+                .into_iter()
+                .filter(|j| job::finished(j).is_none())
+                .map(|j| store::name(j).to_string())
+                .collect();
+            for j in active {
+                store.delete("Job", &j);
+            }
             continue;
         }
-        let uid = store::uid(&js).to_string();
+        if js["spec"]["suspend"] == true {
+            continue;
+        }
         let attempt = js["status"]["restarts"].as_u64().unwrap_or(0);
         let subdomain = js["spec"]["network"]["subdomain"]
             .as_str()
@@ -75,17 +89,31 @@ pub fn reconcile(store: &mut Store, _adm: &Admission, ns: &str, problems: &mut V
             }
             continue;
         }
-        let mut all_done = !rjobs.is_empty();
+        let targets: Vec<String> = js["spec"]["successPolicy"]["targetReplicatedJobs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect();
+        let any = js["spec"]["successPolicy"]["operator"] == "Any";
+        let (mut all_done, mut one_done) = (true, false);
         let mut global_index = 0u64;
         for r in &rjobs {
             let rname = r["name"].as_str().unwrap_or("");
             let replicas = r["replicas"].as_u64().unwrap_or(1);
             for i in 0..replicas {
                 let jname = format!("{name}-{rname}-{i}");
+                let targeted = targets.is_empty() || targets.iter().any(|t| t == rname);
                 match store.get("Job", &jname) {
-                    Some(j) => all_done &= job::finished(j) == Some(true),
+                    Some(j) => {
+                        let done = job::finished(j) == Some(true);
+                        if targeted {
+                            all_done &= done;
+                            one_done |= done;
+                        }
+                    }
                     None => {
-                        all_done = false;
+                        all_done &= !targeted;
                         let mut j = r["template"].clone();
                         let mut meta = j["metadata"].clone();
                         if !meta.is_object() {
@@ -123,7 +151,7 @@ pub fn reconcile(store: &mut Store, _adm: &Admission, ns: &str, problems: &mut V
                 global_index += 1;
             }
         }
-        if all_done {
+        if (any && one_done) || (!any && all_done && !rjobs.is_empty()) {
             set_condition(store.get_mut("JobSet", &name).expect("jobset"), "Completed", "AllJobsCompleted");
         }
     }
