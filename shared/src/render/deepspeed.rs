@@ -380,9 +380,8 @@ pub fn render_mpijob(job: &TrainingJob) -> Value {
         .map(|s| s.remove("restartPolicy"));
     let ft = &job.fault_tolerance;
     let mut run_policy = json!({"cleanPodPolicy": "Running"});
-    if let Some(n) = ft.max_restarts {
-        run_policy["backoffLimit"] = json!(n);
-    }
+    // The launcher Job's backoff limit; unset, the operator leaves Kubernetes' default of 6 retries.
+    run_policy["backoffLimit"] = json!(ft.max_restarts.unwrap_or(0));
     if let Some(d) = ft.active_deadline_seconds {
         run_policy["activeDeadlineSeconds"] = json!(d);
     }

@@ -59,7 +59,7 @@ sys.exit(0 if ok else 1)
 /// not writable is replaced by one under `/tmp` (an emptyDir when the root filesystem is read-only),
 /// and `LOGNAME`/`USER`, which `getpass` reads first, are set when the image does not name the uid.
 pub const USER_PRELUDE: &str = r#"if [ ! -w "${HOME:-/}" ]; then export HOME=/tmp/mltrain-home; mkdir -p "$HOME"; fi
-if [ -z "${LOGNAME:-}" ]; then LOGNAME=$(id -un 2>/dev/null || echo mltrain); export LOGNAME USER="${USER:-$LOGNAME}"; fi
+if [ -z "${LOGNAME:-}" ]; then LOGNAME=$(id -un 2>/dev/null) || LOGNAME=mltrain; export LOGNAME USER="${USER:-$LOGNAME}"; fi
 "#;
 
 /// Words quoted for the shell and joined with spaces.

@@ -13,6 +13,9 @@
 //!   `OMPI_MCA_orte_default_hostfile=/etc/mpi/hostfile`, `OMPI_MCA_plm_rsh_args=-o ConnectionAttempts=10`,
 //!   `OMPI_MCA_orte_set_default_slots=<slots>`, `K_MPI_JOB_ROLE=launcher` (workers: `worker`);
 //!   created at once (`launcherCreationPolicy: AtStartup`, the default);
+//! - each pod's `restartPolicy` is its replica's (`setRestartPolicy`: ExitCode becomes Never; the
+//!   launcher defaults to OnFailure, workers to Never); the launcher Job's `backoffLimit` is
+//!   `runPolicy.backoffLimit`, else Kubernetes' default;
 //! - Succeeded/Failed with the launcher Job; then workers are deleted per `runPolicy.cleanPodPolicy`
 //!   (default None: they stay).
 
@@ -63,6 +66,14 @@ fn ssh_volume(t: &mut Value, job: &Value, name: &str) {
     push(&mut t["spec"]["volumes"], json!({"name": "ssh-auth", "secret": secret}));
     if let Some(c) = t["spec"]["containers"].get_mut(0) {
         push(&mut c["volumeMounts"], json!({"name": "ssh-auth", "mountPath": path}));
+    }
+}
+
+fn restart_policy(replica: &Value, default: &'static str) -> String {
+    match replica["restartPolicy"].as_str() {
+        Some("ExitCode") => "Never".into(),
+        Some(p) => p.into(),
+        None => default.into(),
     }
 }
 
@@ -150,6 +161,7 @@ pub fn reconcile(
                 continue;
             }
             let mut t = wspec["template"].clone();
+            t["spec"]["restartPolicy"] = Value::from(restart_policy(wspec, "Never"));
             role_labels(&mut t, "worker");
             t["metadata"]["labels"][format!("{L}replica-index")] = Value::from(i.to_string());
             t["spec"]["hostname"] = Value::from(pname.clone());
@@ -169,7 +181,9 @@ pub fn reconcile(
         let lname = format!("{name}-launcher");
         match store.get("Job", &lname).cloned() {
             None => {
-                let mut t = job["spec"]["mpiReplicaSpecs"]["Launcher"]["template"].clone();
+                let lspec = &job["spec"]["mpiReplicaSpecs"]["Launcher"];
+                let mut t = lspec["template"].clone();
+                t["spec"]["restartPolicy"] = Value::from(restart_policy(lspec, "OnFailure"));
                 role_labels(&mut t, "launcher");
                 t["spec"]["hostname"] = Value::from(lname.clone());
                 t["spec"]["subdomain"] = Value::from(name.clone());
