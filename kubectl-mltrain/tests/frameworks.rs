@@ -295,15 +295,24 @@ fn ssh_workers_and_launcher_are_wired() {
     let cm = &find(&docs, "ConfigMap", "ds-deepspeed")["data"];
     for script in ["worker.sh", "launcher.sh"] {
         let s = cm[script].as_str().unwrap();
-        assert!(s.contains("Port 2222\n"), "{script}: sshd and ssh on port 2222");
-        assert!(s.contains("ForceCommand /bin/bash $d/session.sh"), "{script}");
+        assert!(
+            s.contains("Port 2222\n"),
+            "{script}: sshd and ssh on port 2222"
+        );
+        assert!(
+            s.contains("ForceCommand /bin/bash $d/session.sh"),
+            "{script}"
+        );
     }
     assert!(
-        cm["smoke.py"].as_str().unwrap().contains("deepspeed.init_distributed"),
+        cm["smoke.py"]
+            .as_str()
+            .unwrap()
+            .contains("deepspeed.init_distributed"),
         "no program: the smoke test, under DeepSpeed's own initialisation"
     );
     assert!(cm["launcher.sh"].as_str().unwrap().contains(
-        "deepspeed --hostfile /job/hostfile --launcher \"$launcher\" --no_ssh_check --master_addr ds-worker-0.ds --master_port 29500 /job/smoke.py"
+        "deepspeed --hostfile /job/hostfile --launcher \"$launcher\" --force_multi --no_ssh_check --master_addr ds-worker-0.ds --master_port 29500 /job/smoke.py"
     ));
     for script in ["worker.sh", "launcher.sh"] {
         let dir = mltrain_tests::scratch_dir("bash-n");
@@ -343,9 +352,22 @@ fn dmlc_wiring_for_1_scheduler_2_servers_3_workers() {
         find(&docs, "Service", "mx")["spec"]["selector"]["mltrain.io/job-name"],
         "mx"
     );
-    let (code, _, err) = run(&["mxnet", "x", "--servers", "4", "--workers", "3", "--dry-run=client"]);
+    let (code, _, err) = run(&[
+        "mxnet",
+        "x",
+        "--servers",
+        "4",
+        "--workers",
+        "3",
+        "--dry-run=client",
+    ]);
     assert_eq!(code, 2);
-    assert!(err.contains("--servers \"4\": must be at most --workers (3): each server runs in a worker's pod"), "{err}");
+    assert!(
+        err.contains(
+            "--servers \"4\": must be at most --workers (3): each server runs in a worker's pod"
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -11,6 +11,11 @@ fn queued(framework: Framework, backend: Backend) -> TrainingJob {
     j.world_size = 3;
     j.backend = backend;
     j.scheduling.queue = Some("team-queue".into());
+    // The plugin makes the SSH key pair before rendering DeepSpeed over SSH.
+    j.options.ssh_keys = Some(mltrain_shared::model::SshKeyPair {
+        private: "private".into(),
+        public: "public".into(),
+    });
     j
 }
 

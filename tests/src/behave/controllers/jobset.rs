@@ -61,7 +61,9 @@ pub fn reconcile(store: &mut Store, _adm: &Admission, ns: &str, problems: &mut V
             .as_str()
             .unwrap_or(&name)
             .to_string();
-        let dns = js["spec"]["network"]["enableDNSHostnames"].as_bool().unwrap_or(true);
+        let dns = js["spec"]["network"]["enableDNSHostnames"]
+            .as_bool()
+            .unwrap_or(true);
         if dns && store.get("Service", &subdomain).is_none() {
             let svc = json!({
                 "apiVersion": "v1", "kind": "Service",
@@ -73,11 +75,19 @@ pub fn reconcile(store: &mut Store, _adm: &Admission, ns: &str, problems: &mut V
                 problems.push(format!("JobSet {name}: {e}"));
             }
         }
-        let rjobs = js["spec"]["replicatedJobs"].as_array().cloned().unwrap_or_default();
-        let global: u64 = rjobs.iter().map(|r| r["replicas"].as_u64().unwrap_or(1)).sum();
+        let rjobs = js["spec"]["replicatedJobs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let global: u64 = rjobs
+            .iter()
+            .map(|r| r["replicas"].as_u64().unwrap_or(1))
+            .sum();
         let children: Vec<Value> = store.owned("Job", &uid).into_iter().cloned().collect();
         if children.iter().any(|j| job::finished(j) == Some(false)) {
-            let max = js["spec"]["failurePolicy"]["maxRestarts"].as_u64().unwrap_or(0);
+            let max = js["spec"]["failurePolicy"]["maxRestarts"]
+                .as_u64()
+                .unwrap_or(0);
             for j in &children {
                 store.delete("Job", store::name(j));
             }
@@ -140,7 +150,8 @@ pub fn reconcile(store: &mut Store, _adm: &Admission, ns: &str, problems: &mut V
                         meta["name"] = Value::from(jname.clone());
                         meta["ownerReferences"] = json!([store::controller_ref(&js)]);
                         if dns {
-                            j["spec"]["template"]["spec"]["subdomain"] = Value::from(subdomain.clone());
+                            j["spec"]["template"]["spec"]["subdomain"] =
+                                Value::from(subdomain.clone());
                         }
                         let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": j["spec"]});
                         if let Err(e) = store.create(job, ns) {
@@ -152,7 +163,11 @@ pub fn reconcile(store: &mut Store, _adm: &Admission, ns: &str, problems: &mut V
             }
         }
         if (any && one_done) || (!any && all_done && !rjobs.is_empty()) {
-            set_condition(store.get_mut("JobSet", &name).expect("jobset"), "Completed", "AllJobsCompleted");
+            set_condition(
+                store.get_mut("JobSet", &name).expect("jobset"),
+                "Completed",
+                "AllJobsCompleted",
+            );
         }
     }
 }
