@@ -49,6 +49,9 @@ busbw = (n * 4) * 2 * (world - 1) / world / dt / 1e9
 verdict = "ok" if ok else "WRONG SUM"
 if rank == 0:
     print(f"mltrain smoke test: world={world} backend={backend} allreduce={verdict} busbw={busbw:.2f} GB/s", flush=True)
+# Every rank is done with gloo before any tears it down: a rank that exits while a peer still
+# talks to it aborts that peer ("terminate called without an active exception").
+dist.barrier()
 dist.destroy_process_group()
 sys.exit(0 if ok else 1)
 "#;
