@@ -284,7 +284,9 @@ pub struct CreateArgs {
     /// Working directory.
     #[arg(long, value_name = "DIR", help_heading = "Program")]
     pub workdir: Option<String>,
-    /// Container image.
+    /// Container image. Defaults: PyTorch's pytorch/pytorch runtime image; DeepSpeed: Kubeflow
+    /// Trainer's deepspeed-runtime; MXNet: no maintained image exists (MXNet is retired), so the default is
+    /// the frozen bitnamilegacy/mxnet:1.9.1, with a warning: build your own (docs/images.md).
     #[arg(long, help_heading = "Program")]
     pub image: Option<String>,
     /// Always, IfNotPresent or Never.

@@ -148,9 +148,9 @@ impl Need {
                 };
                 let instead = match kind.as_str() {
                     "LocalQueue" => "drop --queue",
-                    // With --queue, DeepSpeed over SSH and MXNet run as one JobSet (render::group).
+                    // With --queue, DeepSpeed over SSH runs as one JobSet (render::group).
                     _ if *grouped => {
-                        "drop --queue (with a queue, DeepSpeed over SSH and MXNet run as one JobSet: Kueue admits their parts together only that way)"
+                        "drop --queue (with a queue, DeepSpeed over SSH runs as one JobSet: Kueue admits its workers and launcher together only that way)"
                     }
                     _ => "use --backend job, which needs nothing installed",
                 };

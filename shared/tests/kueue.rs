@@ -1,6 +1,6 @@
 //! Kueue admits a job whole: with a queue, every suspended object carries the queue label, and the
-//! layouts made of several Jobs (DeepSpeed over SSH, MXNet) become one JobSet, which Kueue admits as
-//! one Workload (<https://kueue.sigs.k8s.io/docs/tasks/run/jobsets/>).
+//! one layout made of several Jobs (DeepSpeed over SSH) becomes one JobSet, which Kueue admits as one
+//! Workload (<https://kueue.sigs.k8s.io/docs/tasks/run/jobsets/>); MXNet is one Indexed Job.
 
 use mltrain_shared::model::{Backend, Framework, Launcher, TrainingJob};
 use mltrain_shared::render::{self, QUEUE_LABEL};
@@ -91,19 +91,10 @@ fn grouped_layouts_use_jobset_host_names_and_complete_with_the_deciding_role() {
         );
         assert!(r["template"]["spec"].get("suspend").is_none());
     }
+    // MXNet is one Indexed Job, queued as it is.
     let mx = render::render(&queued(Framework::MXNet, Backend::Job)).unwrap();
-    let js = &mx[0];
-    assert_eq!(
-        js["spec"]["successPolicy"]["targetReplicatedJobs"][0],
-        "worker"
-    );
-    let env = js["spec"]["replicatedJobs"][2]["template"]["spec"]["template"]["spec"]["containers"]
-        [0]["env"]
-        .as_array()
-        .unwrap();
-    let uri = env
-        .iter()
-        .find(|e| e["name"] == "DMLC_PS_ROOT_URI")
-        .unwrap();
-    assert_eq!(uri["value"], "j-scheduler-0-0.j");
+    let job = mx.iter().find(|o| o["kind"] == "Job").unwrap();
+    assert_eq!(job["spec"]["suspend"], true);
+    assert!(job["metadata"]["labels"].get(QUEUE_LABEL).is_some());
+    assert!(mx.iter().all(|o| o["kind"] != "JobSet"));
 }

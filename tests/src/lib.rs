@@ -1,6 +1,8 @@
 //! Helpers for mltrain's cross-crate integration tests: where the shared checkout is, and running
 //! the real schema validator (`../shared/tools/validate-manifests`) on rendered objects.
 
+pub mod behave;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};

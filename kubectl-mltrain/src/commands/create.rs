@@ -30,6 +30,9 @@ fn build(
         None => None,
     };
     let mut job = crate::resolve::job_from_args(framework, args, base)?;
+    if let Some(w) = job.image_warning() {
+        eprintln!("warning: {w}");
+    }
     if crate::sshkeys::needed(&job) {
         job.options.ssh_keys =
             Some(crate::sshkeys::generate(&job.name).map_err(CommandError::Failed)?);

@@ -26,14 +26,7 @@ pub fn longest(job: &TrainingJob) -> (String, &'static str) {
         job.framework == Framework::PyTorch || job.options.launcher == Launcher::Torchrun;
     if crate::render::group::grouped(job) {
         // One JobSet, a replicated job per role (render::group): JobSet's pod names.
-        let roles: Vec<(&str, u32)> = match job.framework {
-            Framework::MXNet => vec![
-                ("scheduler", 0),
-                ("server", last(job.options.servers.unwrap_or(1))),
-                ("worker", last(job.world_size)),
-            ],
-            _ => vec![("worker", last(job.world_size)), ("launcher", 0)],
-        };
+        let roles: Vec<(&str, u32)> = vec![("worker", last(job.world_size)), ("launcher", 0)];
         let longest = roles
             .into_iter()
             .map(|(role, i)| format!("{n}-{role}-0-{i}-abcde"))
@@ -76,19 +69,6 @@ pub fn longest(job: &TrainingJob) -> (String, &'static str) {
             format!("{n}-worker-{}", last(job.world_size)),
             "the DeepSpeed worker host name",
         ),
-        (Backend::Job, Framework::MXNet) if job.world_size > 1 => {
-            let servers = job.options.servers.unwrap_or(1);
-            let candidates = [
-                format!("{n}-scheduler-0"),
-                format!("{n}-server-{}", last(servers)),
-                format!("{n}-{}", last(job.world_size)),
-            ];
-            let longest = candidates
-                .into_iter()
-                .max_by_key(String::len)
-                .unwrap_or_default();
-            (longest, "the MXNet scheduler, server or worker host name")
-        }
         (Backend::Job, _) => (
             format!("{n}-{}", last(job.world_size)),
             "the Indexed Job's pod host name",
@@ -142,7 +122,7 @@ mod tests {
         assert!(check(&j).is_ok(), "63 characters exactly");
         let mut m = TrainingJob::new("a".repeat(50), Framework::MXNet);
         m.world_size = 2;
-        assert_eq!(longest(&m).0, format!("{}-scheduler-0", "a".repeat(50)));
+        assert_eq!(longest(&m).0, format!("{}-1", "a".repeat(50)));
         assert!(check(&m).is_ok());
     }
 }

@@ -488,11 +488,34 @@ impl TrainingJob {
     }
 }
 
-/// The image used when none is given: one that has the framework and its launcher.
+/// The image used when none is given: one that has the framework and its launcher, exists, and is
+/// maintained. Bitnami moved every versioned tag to the unmaintained `bitnamilegacy` repository in
+/// September 2025 (bitnami/containers#83267), so none of its images is a default.
+/// - PyTorch: the PyTorch project's runtime image.
+/// - DeepSpeed: Kubeflow Trainer's DeepSpeed runtime image, as its `deepspeed-distributed`
+///   ClusterTrainingRuntime names it (torch, DeepSpeed, mpi4py, OpenSSH, OpenMPI; no pdsh, so our
+///   launcher uses DeepSpeed's OpenMPI runner there).
+/// - MXNet: Apache MXNet was retired to the Apache Attic in 2023 and no maintained image exists; the
+///   default is Bitnami's last one, and [`TrainingJob::image_warning`] says so on every use.
 pub fn default_image(framework: Framework) -> &'static str {
     match framework {
         Framework::PyTorch => "docker.io/pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime",
-        Framework::DeepSpeed => "docker.io/bitnami/deepspeed:0.16.2",
-        Framework::MXNet => "docker.io/bitnami/mxnet:1.9.1",
+        Framework::DeepSpeed => "ghcr.io/kubeflow/trainer/deepspeed-runtime",
+        Framework::MXNet => MXNET_LEGACY_IMAGE,
+    }
+}
+
+/// Bitnami's last MXNet image, frozen in the `bitnamilegacy` repository: pullable, never updated.
+pub const MXNET_LEGACY_IMAGE: &str = "docker.io/bitnamilegacy/mxnet:1.9.1";
+
+impl TrainingJob {
+    /// A warning about the image, printed before anything is created: the MXNet default is
+    /// unmaintained (MXNet itself is retired).
+    pub fn image_warning(&self) -> Option<String> {
+        (self.framework == Framework::MXNet && self.image.name == MXNET_LEGACY_IMAGE).then(|| {
+            format!(
+                "MXNet has no maintained image (Apache MXNet was retired to the Attic in 2023); using {MXNET_LEGACY_IMAGE}, which gets no updates; build your own (docs/images.md) and pass --image"
+            )
+        })
     }
 }

@@ -378,6 +378,20 @@ impl TrainingJob {
                 "must be at least 1 (a distributed MXNet job needs a parameter server)",
             );
         }
+        if let Some(servers) = self.options.servers
+            && self.framework == Framework::MXNet
+            && self.world_size > 1
+            && servers > self.world_size
+        {
+            c.fail(
+                "--servers",
+                servers,
+                &format!(
+                    "must be at most --workers ({}): each server runs in a worker's pod",
+                    self.world_size
+                ),
+            );
+        }
         if self.framework != Framework::DeepSpeed && self.options.launcher == Launcher::Torchrun {
             c.fail(
                 "--launcher",

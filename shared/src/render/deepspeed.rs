@@ -1,18 +1,40 @@
 //! DeepSpeed (DESIGN §3): on the `job` backend, Bitnami's design done right. Workers run sshd (port
 //! 2222, non-root) as an Indexed Job; a launcher Job waits until every worker answers, runs
-//! `deepspeed --hostfile /job/hostfile`, and when it ends tells every worker to stop, so the launcher's
-//! exit decides the job and nothing runs forever. The hostfile (`<worker-host> slots=<n>`) and both
-//! scripts live in one ConfigMap; the SSH key pair (made by the plugin) in a Secret.
-//! `--backend mpijob` renders a `kubeflow.org/v2beta1` MPIJob instead (the MPI operator does the SSH).
+//! `deepspeed --hostfile /job/hostfile` over SSH, and when it ends tells every worker to stop, so the
+//! launcher's exit decides the job and nothing runs forever. The hostfile (`<worker-host> slots=<n>`)
+//! and both scripts live in one ConfigMap; the SSH key pair (made by the plugin) in a Secret.
+//! `--backend mpijob` renders a `kubeflow.org/v2beta1` MPIJob instead: the MPI operator makes the key
+//! pair, the hostfile and the launcher Job, and our scripts make its workers' sshd run as non-root.
+//!
+//! SSH in a pod cannot lean on the image's user, because OpenSSH reads the passwd entry, never `$HOME`:
+//! the client exits with "No user exists for uid" without one, and takes `~/.ssh/config` and keys from
+//! its home (openssh `ssh.c` `main`, `misc.c` `tilde_expand`); sshd resolves a relative
+//! `AuthorizedKeysFile` against it and starts sessions with a fresh environment (`session.c`
+//! `do_setup_env`): `HOME` from passwd and a standard `PATH`, without the pod's variables. So every file
+//! is named by an absolute path (`ssh -F`, pdsh's `PDSH_SSH_ARGS_APPEND`, OpenMPI's
+//! `OMPI_MCA_plm_rsh_args`), a uid the image does not name (or names with no login shell, as CRI-O's
+//! generated entry on OpenShift) gets one from nss_wrapper, and sshd's `ForceCommand` restores the
+//! worker pod's environment in every session: the cluster's NCCL settings and the user's variables
+//! reach each rank without DeepSpeed's launcher exporting (and logging) them.
+//! Where the image has no pdsh (Kubeflow Trainer's DeepSpeed runtime image), the launcher uses
+//! DeepSpeed's OpenMPI runner over the same SSH.
 //! Reference: <https://www.deepspeed.ai/getting-started/#resource-configuration-multi-node>.
 
 use serde_json::{Value, json};
 
-use super::launch::{SMOKE_TEST, setup_lines, sh_join, sh_quote};
+use super::launch::{SMOKE_TEST, setup_lines, sh_join};
 use super::{job::headless_service, job::indexed_job, metadata, pod, workload_metadata};
 use crate::model::{Main, TrainingJob};
 
 pub const SSH_PORT: u16 = 2222;
+
+/// Where each pod keeps its SSH files: private to the uid, on `/tmp` (writable, an emptyDir when the
+/// policy makes root filesystems read-only).
+const SSH_DIR: &str = "/tmp/mltrain-ssh";
+
+/// Where the MPI operator mounts its key Secret (`sshAuthMountPath`): the operator's default,
+/// `/root/.ssh`, is only readable by root.
+pub const MPI_SSH_MOUNT: &str = "/mltrain/mpi-ssh";
 
 /// Worker `i`'s DNS name: the Indexed Job `<job>-worker` gives pods hostnames `<job>-worker-<i>`, the
 /// headless Service `<job>` the subdomain.
@@ -40,50 +62,161 @@ pub fn hostfile(job: &TrainingJob) -> String {
     s
 }
 
-const SSHD_CONFIG: &str = "Port 2222
-HostKey /tmp/sshd/host_ed25519_key
-PidFile /tmp/sshd/sshd.pid
-AuthorizedKeysFile /job/ssh/authorized_keys
+/// The smoke test as DeepSpeed runs it: `deepspeed.init_distributed` finds the rendezvous from the
+/// launcher's variables, or from MPI under `mpirun`.
+pub fn smoke_test() -> String {
+    SMOKE_TEST.replace(
+        "dist.init_process_group(backend)",
+        "import deepspeed\ndeepspeed.init_distributed(dist_backend=backend)",
+    )
+}
+
+/// Lines that give the uid a passwd entry with a login shell when the image has none (nss_wrapper),
+/// and write this pod's SSH files: sshd's configuration, the client's, and the session script.
+fn ssh_setup(authorized_keys: &str, identity: &str) -> String {
+    SSH_SETUP
+        .replace("@DIR@", SSH_DIR)
+        .replace("@PORT@", &SSH_PORT.to_string())
+        .replace("@AUTHORIZED_KEYS@", authorized_keys)
+        .replace("@IDENTITY@", identity)
+}
+
+const SSH_SETUP: &str = r#"d=@DIR@
+mkdir -p "$d" && chmod 700 "$d"
+entry=$(getent passwd "$(id -u)" 2>/dev/null || true)
+shell=${entry##*:}
+case "$shell" in */nologin|*/false|"") shell="" ;; esac
+if [ -z "$entry" ] || [ -z "$shell" ]; then
+  lib=""
+  for l in /usr/lib/x86_64-linux-gnu/libnss_wrapper.so /usr/lib/aarch64-linux-gnu/libnss_wrapper.so /usr/lib64/libnss_wrapper.so /usr/lib/libnss_wrapper.so /opt/bitnami/common/lib/libnss_wrapper.so; do
+    if [ -f "$l" ]; then lib=$l; break; fi
+  done
+  if [ -z "$lib" ]; then
+    echo "error: the image has no passwd entry with a login shell for uid $(id -u), which OpenSSH needs, and no libnss_wrapper.so to supply one: add either to the image (see docs/images.md)" >&2
+    exit 1
+  fi
+  name=${entry%%:*}
+  printf '%s:x:%s:%s:mltrain:%s:/bin/bash\n' "${name:-mltrain}" "$(id -u)" "$(id -g)" "$HOME" > "$d/passwd"
+  export LD_PRELOAD="$lib" NSS_WRAPPER_PASSWD="$d/passwd" NSS_WRAPPER_GROUP=/etc/group
+fi
+cat > "$d/sshd_config" <<MLTRAIN_EOF
+Port @PORT@
+HostKey $d/host_ed25519_key
+PidFile $d/sshd.pid
+AuthorizedKeysFile @AUTHORIZED_KEYS@
 StrictModes no
+UsePAM no
 PasswordAuthentication no
 KbdInteractiveAuthentication no
-PermitRootLogin no
-PermitUserEnvironment yes
-AcceptEnv *
-";
-
-const SSH_CONFIG: &str = "Host *
-  Port 2222
-  IdentityFile ~/.ssh/id_ed25519
+PermitRootLogin prohibit-password
+ForceCommand /bin/bash $d/session.sh
+MLTRAIN_EOF
+cat > "$d/ssh_config" <<MLTRAIN_EOF
+Host *
+  Port @PORT@
+  IdentityFile $d/id
+  IdentitiesOnly yes
+  BatchMode yes
   StrictHostKeyChecking no
   UserKnownHostsFile /dev/null
   LogLevel ERROR
-";
-
-/// Shared by both scripts: sshd and ssh need a passwd entry for the running UID, which arbitrary-UID
-/// images lack; nss_wrapper (in Bitnami's images) supplies one.
-const NSS_WRAPPER: &str = r#"if ! getent passwd "$(id -u)" >/dev/null 2>&1; then
-  for lib in /opt/bitnami/common/lib/libnss_wrapper.so /usr/lib/x86_64-linux-gnu/libnss_wrapper.so /usr/lib64/libnss_wrapper.so /usr/lib/libnss_wrapper.so; do
-    if [ -f "$lib" ]; then
-      echo "mltrain:x:$(id -u):$(id -g)::${HOME:-/tmp}:/bin/bash" > /tmp/passwd
-      export LD_PRELOAD="$lib" NSS_WRAPPER_PASSWD=/tmp/passwd NSS_WRAPPER_GROUP=/etc/group
-      break
-    fi
-  done
-fi
+MLTRAIN_EOF
+cat > "$d/session.sh" <<'MLTRAIN_EOF'
+# An SSH session on this pod: the pod's environment, which sshd does not pass on, then the command.
+. @DIR@/env
+if [ -n "${SSH_ORIGINAL_COMMAND:-}" ]; then exec /bin/bash -c "$SSH_ORIGINAL_COMMAND"; fi
+exec /bin/bash -l
+MLTRAIN_EOF
+if [ -r @IDENTITY@ ]; then cp @IDENTITY@ "$d/id" && chmod 600 "$d/id"; fi
 "#;
+
+/// Lines that start this pod's sshd in the background (`$sshd`), with the pod's environment saved
+/// for its sessions.
+const START_SSHD: &str = r#"rm -f "$d/host_ed25519_key" "$d/host_ed25519_key.pub"
+ssh-keygen -q -t ed25519 -N '' -f "$d/host_ed25519_key"
+export -p | grep -Ev '^declare -x (HOSTNAME|PWD|OLDPWD|SHLVL|_)=' > "$d/env"
+chmod 600 "$d/env"
+/usr/sbin/sshd -D -e -f "$d/sshd_config" &
+sshd=$!
+"#;
+
+/// Lines that wait until every host of a hostfile answers over SSH (at most 10 minutes), setting
+/// `$hosts`.
+fn wait_for_workers(hostfile: &str) -> String {
+    WAIT_FOR_WORKERS
+        .replace("@HOSTFILE@", hostfile)
+        .replace("@PORT@", &SSH_PORT.to_string())
+}
+
+const WAIT_FOR_WORKERS: &str = r#"hosts=$(awk '{print $1}' @HOSTFILE@)
+deadline=$((SECONDS + 600))
+for h in $hosts; do
+  until ssh -F "$d/ssh_config" -o ConnectTimeout=3 "$h" true 2>/dev/null; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "worker $h did not answer on ssh port @PORT@ within 10 minutes; see its pod's events and logs" >&2
+      exit 1
+    fi
+    sleep 2
+  done
+done
+echo "all $(echo $hosts | wc -w) workers answer; starting deepspeed"
+"#;
+
+/// Where the smoke test is on every pod, when the job runs it.
+fn smoke_file(job: &TrainingJob, dir: &str) -> Option<String> {
+    (job.program.main == Main::SmokeTest).then(|| format!("{dir}/smoke.py"))
+}
+
+/// The program part of the `deepspeed` command line, and whether it is a Python script.
+fn program(job: &TrainingJob, smoke: Option<String>) -> (String, bool) {
+    match (&job.program.main, smoke) {
+        (Main::SmokeTest, Some(f)) => (f, true),
+        (Main::Command(cmd), _) => (sh_join(cmd), cmd[0].ends_with(".py")),
+        (Main::Shell(text), _) => (text.clone(), true),
+        _ => (String::new(), true),
+    }
+}
+
+/// How the launcher reaches the workers: pdsh where the image has it, else OpenMPI's mpirun.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Runner {
+    PdshOrOpenMpi,
+    OpenMpi,
+}
+
+/// `deepspeed ...` over our SSH files.
+fn deepspeed_line(job: &TrainingJob, hostfile: &str, smoke: Option<String>, runner: Runner) -> String {
+    let (program, python) = program(job, smoke);
+    if program.is_empty() {
+        return "true\n".into();
+    }
+    let no_python = if python {
+        ""
+    } else {
+        " --no_python --no_local_rank"
+    };
+    let choose = match runner {
+        Runner::PdshOrOpenMpi => {
+            "if command -v pdsh >/dev/null; then launcher=pdsh; else launcher=openmpi; fi\n"
+        }
+        Runner::OpenMpi => "launcher=openmpi\n",
+    };
+    format!(
+        r#"export PDSH_SSH_ARGS_APPEND="-F $d/ssh_config" OMPI_MCA_plm_rsh_args="-F $d/ssh_config -o ConnectionAttempts=10"
+{choose}if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+deepspeed --hostfile {hostfile} --launcher "$launcher" --no_ssh_check --master_addr {master} --master_port {port}{no_python} {program}
+"#,
+        master = worker_host(job, 0),
+        port = job.networking.port,
+    )
+}
 
 fn worker_script(job: &TrainingJob) -> String {
     format!(
         r#"#!/bin/bash
 # A DeepSpeed worker: sshd until the launcher says the job is over.
 set -e
-export HOME=/tmp/home
-mkdir -p /tmp/sshd "$HOME"
-{NSS_WRAPPER}ssh-keygen -q -t ed25519 -N '' -f /tmp/sshd/host_ed25519_key
-{setup}/usr/sbin/sshd -D -e -f /job/sshd_config &
-sshd=$!
-while kill -0 "$sshd" 2>/dev/null; do
+{setup}{ssh}{start}while kill -0 "$sshd" 2>/dev/null; do
   if [ -f /tmp/mltrain-done ]; then
     kill "$sshd"
     echo "launcher finished with exit code $(cat /tmp/mltrain-done)"
@@ -94,74 +227,36 @@ done
 echo "sshd stopped before the launcher finished" >&2
 exit 1
 "#,
-        setup = setup_lines(job)
+        setup = setup_lines(job),
+        ssh = ssh_setup("/job/ssh/authorized_keys", "/job/ssh/id_ed25519"),
+        start = START_SSHD,
     )
 }
 
 fn launcher_script(job: &TrainingJob) -> String {
-    // sshd sessions do not inherit the pod's environment; DeepSpeed exports `~/.deepspeed_env` to
-    // every rank.
-    let mut env_file = String::new();
-    for e in &job.env {
-        env_file += &format!(
-            "echo \"{0}=${{{0}}}\" >> \"$HOME/.deepspeed_env\"\n",
-            e.name
-        );
-    }
-    let program = match &job.program.main {
-        Main::SmokeTest => "/job/smoke.py".to_string(),
-        Main::Command(cmd) => sh_join(cmd),
-        Main::Shell(text) => text.clone(),
-        Main::Nothing => String::new(),
-    };
-    let run = if program.is_empty() {
-        "true".to_string()
-    } else if matches!(&job.program.main, Main::Command(c) if !c[0].ends_with(".py")) {
-        // Not a Python script: run it on every worker through DeepSpeed's launcher as given.
-        format!(
-            "deepspeed --hostfile /job/hostfile --master_port {} --no_python --no_local_rank {program}",
-            job.networking.port
-        )
-    } else {
-        format!(
-            "deepspeed --hostfile /job/hostfile --master_port {} {program}",
-            job.networking.port
-        )
-    };
     format!(
         r#"#!/bin/bash
-# The DeepSpeed launcher: wait for every worker's sshd, run deepspeed, then release the workers.
+# The DeepSpeed launcher: wait for every worker's sshd, run deepspeed over SSH, then release the workers.
 set -e
-export HOME=/tmp/home
-mkdir -p "$HOME/.ssh"
-cp /job/ssh/id_ed25519 "$HOME/.ssh/id_ed25519" && chmod 600 "$HOME/.ssh/id_ed25519"
-cp /job/ssh_config "$HOME/.ssh/config"
-{NSS_WRAPPER}hosts=$(awk '{{print $1}}' /job/hostfile)
-deadline=$((SECONDS + 600))
-for h in $hosts; do
-  until ssh -o ConnectTimeout=3 -o BatchMode=yes "$h" true 2>/dev/null; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      echo "worker $h did not answer on ssh port {SSH_PORT} within 10 minutes; see its pod's events and logs" >&2
-      exit 1
-    fi
-    sleep 2
-  done
-done
-echo "all $(echo $hosts | wc -w) workers answer; starting deepspeed"
-finish() {{
+{setup}{ssh}{wait}finish() {{
   rc=$?
-  for h in $hosts; do ssh -o ConnectTimeout=3 -o BatchMode=yes "$h" "echo $rc > /tmp/mltrain-done" || true; done
+  for h in $hosts; do ssh -F "$d/ssh_config" -o ConnectTimeout=3 "$h" "echo $rc > /tmp/mltrain-done" || true; done
   exit $rc
 }}
 trap finish EXIT
-: > "$HOME/.deepspeed_env"
-{env_file}{setup}{run}
-"#,
-        setup = setup_lines(job)
+{run}"#,
+        setup = setup_lines(job),
+        ssh = ssh_setup("/job/ssh/authorized_keys", "/job/ssh/id_ed25519"),
+        wait = wait_for_workers("/job/hostfile"),
+        run = deepspeed_line(
+            job,
+            "/job/hostfile",
+            smoke_file(job, "/job"),
+            Runner::PdshOrOpenMpi
+        ),
     )
 }
 
-/// The DeepSpeed objects for the `job` backend, in apply order.
 pub fn render_ssh(job: &TrainingJob) -> Vec<Value> {
     let cm_name = format!("{}-deepspeed", job.name);
     let secret_name = format!("{}-ssh", job.name);
@@ -169,23 +264,19 @@ pub fn render_ssh(job: &TrainingJob) -> Vec<Value> {
         "hostfile": hostfile(job),
         "worker.sh": worker_script(job),
         "launcher.sh": launcher_script(job),
-        "sshd_config": SSHD_CONFIG,
-        "ssh_config": SSH_CONFIG,
     });
     if job.program.main == Main::SmokeTest {
-        data["smoke.py"] = json!(SMOKE_TEST);
+        data["smoke.py"] = json!(smoke_test());
     }
     let keys = job
         .options
         .ssh_keys
         .clone()
-        .unwrap_or_else(|| crate::model::SshKeyPair {
-            private: String::new(),
-            public: String::new(),
-        });
+        .expect("the plugin generates the key pair before rendering a DeepSpeed SSH job");
     let volumes = vec![
         json!({"name": "mltrain-deepspeed", "configMap": {"name": cm_name}}),
-        json!({"name": "mltrain-ssh", "secret": {"secretName": secret_name, "defaultMode": 0o400}}),
+        // Group-readable: the key's group is the pod's fsGroup; the scripts copy it to a 0600 file.
+        json!({"name": "mltrain-ssh", "secret": {"secretName": secret_name, "defaultMode": 0o440}}),
     ];
     let mounts = vec![
         json!({"name": "mltrain-deepspeed", "mountPath": "/job"}),
@@ -220,7 +311,6 @@ pub fn render_ssh(job: &TrainingJob) -> Vec<Value> {
     );
     service["spec"]["selector"][pod::ROLE_LABEL] = json!("worker");
     let mut workers = indexed_job(job, &format!("{}-worker", job.name), job.world_size, worker);
-    // Workers end when the launcher releases them; a retry of one worker would not rejoin the run.
     workers["spec"]["backoffLimit"] = json!(0);
     workers["metadata"]["labels"]
         .as_object_mut()
@@ -237,20 +327,29 @@ pub fn render_ssh(job: &TrainingJob) -> Vec<Value> {
     ]
 }
 
-/// A `kubeflow.org/v2beta1` MPIJob: the MPI operator writes `/etc/mpi/hostfile` and sets up SSH;
-/// workers run sshd, the launcher runs deepspeed over OpenMPI.
-/// Reference: <https://github.com/kubeflow/mpi-operator>.
+/// Lines that write the smoke test where every pod finds it (an MPIJob has no ConfigMap of ours).
+fn write_smoke(job: &TrainingJob) -> String {
+    match smoke_file(job, SSH_DIR) {
+        Some(f) => format!("cat > {f} <<'MLTRAIN_SMOKE'\n{}MLTRAIN_SMOKE\n", smoke_test()),
+        None => String::new(),
+    }
+}
+
 pub fn render_mpijob(job: &TrainingJob) -> Value {
-    let program = match &job.program.main {
-        Main::SmokeTest => format!("python3 -c {}", sh_quote(SMOKE_TEST)),
-        Main::Command(cmd) => sh_join(cmd),
-        Main::Shell(text) => text.clone(),
-        Main::Nothing => "true".into(),
-    };
+    let keys = format!("{MPI_SSH_MOUNT}/authorized_keys");
+    let identity = format!("{MPI_SSH_MOUNT}/id_rsa");
     let launch = format!(
-        "set -e\n{}exec deepspeed --hostfile /etc/mpi/hostfile --launcher openmpi --master_port {} {program}\n",
-        setup_lines(job),
-        job.networking.port
+        "set -e\n{setup}{ssh}{smoke}{wait}{run}",
+        setup = setup_lines(job),
+        ssh = ssh_setup(&keys, &identity),
+        smoke = write_smoke(job),
+        wait = wait_for_workers("/etc/mpi/hostfile"),
+        run = deepspeed_line(
+            job,
+            "/etc/mpi/hostfile",
+            smoke_file(job, SSH_DIR),
+            Runner::OpenMpi
+        ),
     );
     let launcher = pod::template(
         job,
@@ -260,14 +359,18 @@ pub fn render_mpijob(job: &TrainingJob) -> Value {
             ..pod::PodParts::new("launcher", launch)
         },
     );
+    let serve = format!(
+        "set -e\n{setup}{ssh}{smoke}{start}wait \"$sshd\"\n",
+        setup = setup_lines(job),
+        ssh = ssh_setup(&keys, &identity),
+        smoke = write_smoke(job),
+        start = START_SSHD,
+    );
     let mut worker = pod::template(
         job,
         pod::PodParts {
             role: Some("worker"),
-            ..pod::PodParts::new(
-                "worker",
-                format!("set -e\n{}exec /usr/sbin/sshd -De", setup_lines(job)),
-            )
+            ..pod::PodParts::new("worker", serve)
         },
     );
     worker["spec"]
@@ -291,6 +394,7 @@ pub fn render_mpijob(job: &TrainingJob) -> Value {
         "spec": {
             "slotsPerWorker": slots(job),
             "mpiImplementation": "OpenMPI",
+            "sshAuthMountPath": MPI_SSH_MOUNT,
             "runPolicy": run_policy,
             "mpiReplicaSpecs": {
                 "Launcher": {"replicas": 1, "restartPolicy": "Never", "template": launcher},
@@ -343,11 +447,19 @@ mod tests {
             value: crate::model::EnvValue::Literal("/data".into()),
         });
         let s = launcher_script(&j);
-        assert!(s.contains("until ssh -o ConnectTimeout=3 -o BatchMode=yes \"$h\" true"));
+        assert!(s.contains("until ssh -F \"$d/ssh_config\" -o ConnectTimeout=3 \"$h\" true"));
         assert!(s.contains("trap finish EXIT"));
-        assert!(s.contains("echo \"HF_HOME=${HF_HOME}\" >> \"$HOME/.deepspeed_env\""));
-        assert!(s.trim_end().ends_with("deepspeed --hostfile /job/hostfile --master_port 29500 train.py --deepspeed_config ds.json"));
+        // The user's variables reach ranks through the workers' sessions, never DeepSpeed's exports.
+        assert!(!s.contains("deepspeed_env") && !s.contains("HF_HOME"));
+        assert!(s.trim_end().ends_with("deepspeed --hostfile /job/hostfile --launcher \"$launcher\" --no_ssh_check --master_addr ds-worker-0.ds --master_port 29500 train.py --deepspeed_config ds.json"));
         let w = worker_script(&j);
-        assert!(w.contains("/usr/sbin/sshd -D -e -f /job/sshd_config &"));
+        assert!(w.contains("/usr/sbin/sshd -D -e -f \"$d/sshd_config\" &"));
+        for script in [s, w] {
+            let ok = std::process::Command::new("bash")
+                .args(["-n", "-c", &script])
+                .status()
+                .unwrap();
+            assert!(ok.success(), "{script}");
+        }
     }
 }

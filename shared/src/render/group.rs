@@ -1,6 +1,5 @@
-//! Kueue admits a job whole: with `--queue`, the layouts made of several Jobs (DeepSpeed over SSH:
-//! workers + launcher; MXNet: scheduler + servers + workers) are rendered as one JobSet with a
-//! replicated job per role, which Kueue admits as a single Workload (one PodSet per replicated job)
+//! Kueue admits a job whole: with `--queue`, the one layout made of several Jobs (DeepSpeed over SSH:
+//! workers + launcher) is rendered as one JobSet with a replicated job per role, which Kueue admits as a single Workload (one PodSet per replicated job)
 //! or not at all. As separate Jobs, Kueue would admit each on its own: the launcher could start while
 //! its workers wait for quota, or workers hold GPUs with no launcher
 //! (<https://kueue.sigs.k8s.io/docs/tasks/run/jobsets/>; Kueue's pod groups exist only for plain Pods,
@@ -8,7 +7,7 @@
 //!
 //! Host names follow JobSet's pattern `<jobset>-<replicatedJob>-<jobIndex>-<podIndex>` under the
 //! JobSet's own headless Service (named after it, so ours is dropped); [`host`] gives them to the
-//! DeepSpeed hostfile and the MXNet scheduler address.
+//! DeepSpeed hostfile. (MXNet is one Indexed Job already, admitted whole as it is.)
 
 use serde_json::{Value, json};
 
@@ -22,8 +21,7 @@ pub fn grouped(job: &TrainingJob) -> bool {
         && job.backend == Backend::Job
         && match job.framework {
             Framework::DeepSpeed => job.options.launcher == Launcher::Ssh,
-            Framework::MXNet => job.world_size > 1,
-            Framework::PyTorch => false,
+            Framework::MXNet | Framework::PyTorch => false,
         }
 }
 
@@ -39,7 +37,7 @@ pub fn host(job: &TrainingJob, role: &str, index: u32) -> String {
 
 /// Turn the separate-Jobs layout into one suspended, queue-labelled JobSet: every Job becomes a
 /// replicated job named after its pod role; `decides` is the role whose completion completes the
-/// JobSet (DeepSpeed's launcher, MXNet's workers). ConfigMaps and Secrets stay as they are.
+/// JobSet (DeepSpeed's launcher). ConfigMaps and Secrets stay as they are.
 pub fn as_jobset(job: &TrainingJob, objects: Vec<Value>, decides: &str) -> Vec<Value> {
     let mut out = Vec::new();
     let mut replicated = Vec::new();

@@ -53,6 +53,15 @@ dist.destroy_process_group()
 sys.exit(0 if ok else 1)
 "#;
 
+/// First lines of every script: images built for root run here as the policy's arbitrary uid, which
+/// they have no passwd entry for, so the runtime set `HOME=/` (not writable: `~/.cache`, pip and
+/// Hugging Face fail) and `getpass.getuser()` finds no name (`torch.compile` fails). A home that is
+/// not writable is replaced by one under `/tmp` (an emptyDir when the root filesystem is read-only),
+/// and `LOGNAME`/`USER`, which `getpass` reads first, are set when the image does not name the uid.
+pub const USER_PRELUDE: &str = r#"if [ ! -w "${HOME:-/}" ]; then export HOME=/tmp/mltrain-home; mkdir -p "$HOME"; fi
+if [ -z "${LOGNAME:-}" ]; then LOGNAME=$(id -un 2>/dev/null || echo mltrain); export LOGNAME USER="${USER:-$LOGNAME}"; fi
+"#;
+
 /// Words quoted for the shell and joined with spaces.
 pub fn sh_join(words: &[String]) -> String {
     words
@@ -65,7 +74,14 @@ pub fn sh_join(words: &[String]) -> String {
 /// `cd` to the working directory (the user's, else the cloned repository or the packed files), then
 /// the setup commands in order: the start of every role's script.
 pub fn setup_lines(job: &TrainingJob) -> String {
-    let mut s = String::new();
+    let mut s = String::from(USER_PRELUDE);
+    if !job.code.files.is_empty() {
+        s += &format!(
+            "(cd {src} && find . -mindepth 1 -maxdepth 1 ! -name '..*' -exec cp -RL {{}} {dst}/ \\;)\n",
+            src = super::pod::FILES_SOURCE_DIR,
+            dst = super::pod::FILES_DIR
+        );
+    }
     if let Some(dir) = job
         .program
         .workdir

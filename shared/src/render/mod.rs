@@ -70,13 +70,6 @@ pub fn render(job: &TrainingJob) -> Result<Vec<Value>, RenderError> {
             )
         }
         (Framework::DeepSpeed, Backend::Job) => out.extend(deepspeed::render_ssh(job)),
-        (Framework::MXNet, Backend::Job) if group::grouped(job) => {
-            out = group::as_jobset(
-                job,
-                out.into_iter().chain(mxnet::render(job)).collect(),
-                "worker",
-            )
-        }
         (Framework::DeepSpeed, Backend::MpiJob) if job.options.launcher == Launcher::Ssh => {
             out.push(deepspeed::render_mpijob(job))
         }

@@ -1,9 +1,16 @@
-//! MXNet's parameter server (DESIGN §3, Bitnami's `mode=distributed`) on the `job` backend: one
-//! scheduler, `--servers` servers and `--world-size` workers, each an Indexed Job, wired with the DMLC
-//! variables so every role finds the scheduler at `<job>-scheduler-0.<job>`. Every role runs the same
-//! program (ps-lite decides the role from `DMLC_ROLE`); the Job named `<job>`, the workers, decides the
-//! result, and scheduler and servers end when the workers finalize. `--world-size 1` is Bitnami's
-//! standalone mode: one pod, no parameter server.
+//! MXNet's parameter server (DESIGN §3, Bitnami's `mode=distributed`) on the `job` backend, laid out
+//! as MXNet's own launcher (`tools/launch.py`) lays it out: every worker pod also runs a server (the
+//! first `--servers` of them) and pod 0 the scheduler, all in one Indexed Job `<job>` behind a headless
+//! Service. One Job means one result and one Kueue workload: when any process fails its pod fails,
+//! and the Job controller (`backoffLimit: 0`) ends every other pod, so no scheduler or server is left
+//! waiting for a worker that died. Every process runs the same program; ps-lite takes the role from
+//! `DMLC_ROLE`, and `import mxnet` runs a server's or the scheduler's loop until the workers finalize.
+//!
+//! ps-lite's scheduler binds its own address (`DMLC_PS_ROOT_URI`) unless `DMLC_USE_KUBERNETES` is set,
+//! when it binds 0.0.0.0 (dmlc/ps-lite `src/zmq_van.h`, `ZMQVan::Bind`); ZeroMQ cannot bind a DNS name,
+//! so the variable is always set, as Kubeflow's MXJob controller sets it. Servers and workers
+//! advertise their pod IP (the first non-loopback interface, `src/van.cc`, `Van::Start`).
+//! `--world-size 1` is Bitnami's standalone mode: one pod, no parameter server.
 //! Reference: <https://mxnet.apache.org/versions/1.9.1/api/faq/distributed_training>.
 
 use serde_json::{Value, json};
@@ -32,66 +39,74 @@ if kv.rank == 0:
 sys.exit(0 if ok else 1)
 "#;
 
-/// The scheduler's address, as every role sees it.
+/// The scheduler's address, as every role sees it: pod 0 of the Indexed Job.
 pub fn scheduler_host(job: &TrainingJob) -> String {
-    super::group::host(job, "scheduler", 0)
+    format!("{0}-0.{0}", job.name)
 }
 
 pub fn servers(job: &TrainingJob) -> u32 {
     job.options.servers.unwrap_or(1)
 }
 
+/// The program, as one shell command line.
+fn program(job: &TrainingJob) -> String {
+    match &job.program.main {
+        Main::SmokeTest => format!("python3 -c {}", sh_quote(SMOKE_TEST)),
+        Main::Command(cmd) if cmd[0].ends_with(".py") => format!("python3 {}", sh_join(cmd)),
+        Main::Command(cmd) => sh_join(cmd),
+        Main::Shell(text) => format!("python3 {text}"),
+        Main::Nothing => "true".into(),
+    }
+}
+
+/// Start this pod's roles and wait for them; the first one to fail stops the others and the pod.
+const ROLES: &str = r#"index=${JOB_COMPLETION_INDEX:?the Job controller sets JOB_COMPLETION_INDEX}
+pids=()
+role() {
+  ( export DMLC_ROLE=$1; program ) &
+  pids+=("$!")
+  echo "mltrain: pod $index runs the $1"
+}
+[ "$index" = 0 ] && role scheduler
+[ "$index" -lt "$DMLC_NUM_SERVER" ] && role server
+role worker
+status=0
+while [ "${#pids[@]}" -gt 0 ]; do
+  left=()
+  for p in "${pids[@]}"; do
+    if kill -0 "$p" 2>/dev/null; then left+=("$p"); else wait "$p" || status=$?; fi
+  done
+  pids=("${left[@]}")
+  if [ "$status" != 0 ]; then
+    [ "${#pids[@]}" -gt 0 ] && kill "${pids[@]}" 2>/dev/null
+    echo "mltrain: a process of pod $index exited with $status; stopping the pod" >&2
+    exit "$status"
+  fi
+  sleep 1
+done
+"#;
+
 fn script(job: &TrainingJob) -> String {
     let mut s = String::from("set -e\n");
     s += &setup_lines(job);
-    match &job.program.main {
-        Main::SmokeTest => s += &format!("exec python3 -c {}\n", sh_quote(SMOKE_TEST)),
-        Main::Command(cmd) if cmd[0].ends_with(".py") => {
-            s += &format!("exec python3 {}\n", sh_join(cmd))
-        }
-        Main::Command(cmd) => s += &format!("exec {}\n", sh_join(cmd)),
-        Main::Shell(text) => s += &format!("exec python3 {text}\n"),
-        Main::Nothing => {}
+    if job.world_size == 1 {
+        s += &format!("exec {}\n", program(job));
+    } else {
+        s += &format!("program() {{ {}; }}\n", program(job));
+        s += ROLES;
     }
     s
 }
 
-/// The DMLC variables of one role.
-pub fn dmlc_env(job: &TrainingJob, role: &str) -> Vec<Value> {
+/// The DMLC variables every process shares (`DMLC_ROLE` is set per process).
+pub fn dmlc_env(job: &TrainingJob) -> Vec<Value> {
     vec![
-        json!({"name": "DMLC_ROLE", "value": role}),
         json!({"name": "DMLC_PS_ROOT_URI", "value": scheduler_host(job)}),
         json!({"name": "DMLC_PS_ROOT_PORT", "value": job.networking.port.to_string()}),
         json!({"name": "DMLC_NUM_SERVER", "value": servers(job).to_string()}),
         json!({"name": "DMLC_NUM_WORKER", "value": job.world_size.to_string()}),
+        json!({"name": "DMLC_USE_KUBERNETES", "value": "1"}),
     ]
-}
-
-fn role_job(job: &TrainingJob, role: &'static str, name: String, pods: u32) -> Value {
-    let port = job.networking.port;
-    let mut parts = pod::PodParts {
-        env: dmlc_env(job, role),
-        subdomain: Some(job.name.clone()),
-        restart_policy: Some(job.fault_tolerance.restart_policy.clone()),
-        role: Some(role),
-        ..pod::PodParts::new("mxnet", script(job))
-    };
-    if role == "scheduler" {
-        parts.ports = vec![json!({"name": "scheduler", "containerPort": port, "protocol": "TCP"})];
-    }
-    if role != "worker" {
-        // Only workers compute: scheduler and servers get CPU and memory but no GPUs.
-        parts.resources =
-            Some(json!({"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}}));
-    }
-    let template = pod::template(job, parts);
-    let mut j = indexed_job(job, &name, pods, template);
-    if role != "worker" {
-        j["metadata"]["labels"]
-            .as_object_mut()
-            .map(|l| l.remove(super::QUEUE_LABEL));
-    }
-    j
 }
 
 /// The MXNet objects, in apply order.
@@ -109,17 +124,24 @@ pub fn render(job: &TrainingJob) -> Vec<Value> {
         return vec![j];
     }
     let port = job.networking.port;
-    let mut service = headless_service(
+    let template = pod::template(
+        job,
+        pod::PodParts {
+            env: dmlc_env(job),
+            subdomain: Some(job.name.clone()),
+            // A failed process must fail its pod, so the Job ends every other pod.
+            restart_policy: Some("Never".into()),
+            ports: vec![json!({"name": "scheduler", "containerPort": port, "protocol": "TCP"})],
+            ..pod::PodParts::new("mxnet", script(job))
+        },
+    );
+    let mut j = indexed_job(job, &job.name, job.world_size, template);
+    j["spec"]["backoffLimit"] = json!(0);
+    let service = headless_service(
         job,
         json!([{"name": "scheduler", "port": port, "targetPort": port, "protocol": "TCP"}]),
     );
-    service["spec"]["selector"][pod::ROLE_LABEL] = json!("scheduler");
-    vec![
-        service,
-        role_job(job, "scheduler", format!("{}-scheduler", job.name), 1),
-        role_job(job, "server", format!("{}-server", job.name), servers(job)),
-        role_job(job, "worker", job.name.clone(), job.world_size),
-    ]
+    vec![service, j]
 }
 
 #[cfg(test)]
@@ -128,47 +150,39 @@ mod tests {
     use crate::model::Framework;
 
     #[test]
-    fn every_role_finds_the_scheduler() {
+    fn every_process_finds_the_scheduler_in_pod_0() {
         let mut j = TrainingJob::new("mx", Framework::MXNet);
         j.world_size = 3;
         j.options.servers = Some(2);
         let objs = render(&j);
-        assert_eq!(objs.len(), 4);
-        let counts: Vec<(String, u64)> = objs[1..]
-            .iter()
-            .map(|o| {
-                (
-                    o["metadata"]["name"].as_str().unwrap().to_string(),
-                    o["spec"]["parallelism"].as_u64().unwrap(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            counts,
-            [
-                ("mx-scheduler".into(), 1),
-                ("mx-server".into(), 2),
-                ("mx".into(), 3)
-            ]
-        );
-        for (o, role) in objs[1..].iter().zip(["scheduler", "server", "worker"]) {
-            let env = &o["spec"]["template"]["spec"]["containers"][0]["env"];
-            let get = |n: &str| {
-                env.as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|e| e["name"] == n)
-                    .unwrap()["value"]
-                    .clone()
-            };
-            assert_eq!(get("DMLC_ROLE"), role);
-            assert_eq!(get("DMLC_PS_ROOT_URI"), "mx-scheduler-0.mx");
-            assert_eq!(get("DMLC_PS_ROOT_PORT"), "29500");
-            assert_eq!(get("DMLC_NUM_SERVER"), "2");
-            assert_eq!(get("DMLC_NUM_WORKER"), "3");
-            assert_eq!(o["spec"]["template"]["spec"]["subdomain"], "mx");
-        }
-        assert_eq!(objs[0]["spec"]["selector"]["mltrain.io/role"], "scheduler");
+        assert_eq!(objs.len(), 2);
+        assert_eq!(objs[1]["metadata"]["name"], "mx");
+        assert_eq!(objs[1]["spec"]["parallelism"], 3);
+        assert_eq!(objs[1]["spec"]["backoffLimit"], 0);
+        let env = &objs[1]["spec"]["template"]["spec"]["containers"][0]["env"];
+        let get = |n: &str| {
+            env.as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"] == n)
+                .unwrap()["value"]
+                .clone()
+        };
+        assert_eq!(get("DMLC_PS_ROOT_URI"), "mx-0.mx");
+        assert_eq!(get("DMLC_PS_ROOT_PORT"), "29500");
+        assert_eq!(get("DMLC_NUM_SERVER"), "2");
+        assert_eq!(get("DMLC_NUM_WORKER"), "3");
+        assert_eq!(get("DMLC_USE_KUBERNETES"), "1");
+        assert_eq!(objs[1]["spec"]["template"]["spec"]["subdomain"], "mx");
+        let script = objs[1]["spec"]["template"]["spec"]["containers"][0]["command"][2]
+            .as_str()
+            .unwrap();
+        assert!(script.contains("role scheduler") && script.contains("role server"));
+        let check = std::process::Command::new("bash")
+            .args(["-n", "-c", script])
+            .status()
+            .unwrap();
+        assert!(check.success());
     }
 
     #[test]

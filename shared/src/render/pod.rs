@@ -14,8 +14,11 @@ use crate::quantity::Quantity;
 
 /// Where code from `--git-repo` is cloned.
 pub const SRC_DIR: &str = "/workspace/src";
-/// Where `--from-file` files are mounted.
+/// The working copy of the `--from-file` files: a writable emptyDir, so a program may write beside
+/// its files (a ConfigMap volume is read-only).
 pub const FILES_DIR: &str = "/workspace/files";
+/// Where the `--from-file` ConfigMap itself is mounted; the script copies it to [`FILES_DIR`].
+pub const FILES_SOURCE_DIR: &str = "/mltrain/files";
 /// Where MLBatch mounts the SSH key Secret and known_hosts ConfigMap by default.
 pub const SSH_KEYS_DIR: &str = "/tmp/.ssh/keys";
 pub const SSH_HOSTS_DIR: &str = "/tmp/.ssh/hosts";
@@ -237,7 +240,9 @@ pub fn template(job: &TrainingJob, parts: PodParts) -> Value {
             .map(|f| json!({"key": f.key, "path": f.path}))
             .collect();
         volumes.push(json!({"name": "mltrain-files", "configMap": {"name": files_config_map(job), "items": items}}));
-        mounts.push(json!({"name": "mltrain-files", "mountPath": FILES_DIR}));
+        mounts.push(json!({"name": "mltrain-files", "mountPath": FILES_SOURCE_DIR, "readOnly": true}));
+        volumes.push(json!({"name": "mltrain-workdir", "emptyDir": {}}));
+        mounts.push(json!({"name": "mltrain-workdir", "mountPath": FILES_DIR}));
     }
     for (i, cm) in job.code.config_maps.iter().enumerate() {
         let name = format!("mltrain-configmap-{i}");

@@ -1,0 +1,267 @@
+//! The behavioural suite's cluster: what the plugin renders is created in a model API server
+//! ([`store`]), the controllers play their upstream code ([`controllers`]), and the kubelet runs
+//! every pod for real ([`kubelet`]): processes in network, mount, UTS, IPC and PID namespaces of their
+//! own, with real PyTorch, DeepSpeed and MXNet from the images modelled in [`image`].
+//!
+//! A run ends when every workload the user created has finished, or at the deadline (a hang is a
+//! failure). Then any pod still running is a failure too ("nothing keeps running"): after a grace
+//! period for controllers that clean up, the run reports it and kills it.
+//!
+//! Needs root (namespaces, mounts, uid switching) and the images of `tests/behave/install.sh`;
+//! without them a run fails with that message: nothing is skipped.
+
+pub mod controllers;
+pub mod dns;
+pub mod env;
+pub mod image;
+pub mod kubelet;
+pub mod net;
+pub mod runtime;
+pub mod store;
+pub mod volumes;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub use image::ImageUser;
+pub use kubelet::ContainerLog;
+
+use controllers::{Admission, appwrapper, job, jobset, kueue, mpijob, pytorchjob};
+
+/// The cluster a case runs on.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    pub namespace: String,
+    /// Overrides the images' own user models.
+    pub image_user: Option<ImageUser>,
+    /// PriorityClasses that exist (the API server's Priority admission plugin refuses pods naming
+    /// any other: `plugin/pkg/admission/priority/admission.go`, "no PriorityClass with name ... was found").
+    pub priority_classes: Vec<String>,
+    /// OpenShift's restricted-v2 SCC with this uid range start.
+    pub openshift_uid_start: Option<u64>,
+    /// Kueue LocalQueues in the namespace.
+    pub local_queues: Vec<String>,
+    /// Objects already in the cluster (Secrets and ConfigMaps the job references).
+    pub existing: Vec<Value>,
+    /// A run still going after this is a hang.
+    pub deadline: Duration,
+    /// How long pods may outlive their workload (controllers clean up asynchronously).
+    pub drain: Duration,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Self {
+            namespace: "default".into(),
+            image_user: None,
+            priority_classes: vec!["system-cluster-critical".into(), "system-node-critical".into()],
+            openshift_uid_start: None,
+            local_queues: Vec::new(),
+            existing: Vec::new(),
+            deadline: Duration::from_secs(150),
+            drain: Duration::from_secs(15),
+        }
+    }
+}
+
+/// How a workload ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum End {
+    Succeeded,
+    Failed,
+    /// Still running (or never admitted) at the deadline.
+    Hung,
+}
+
+/// What happened.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Every workload the user created: `Kind/name` and how it ended.
+    pub workloads: Vec<(String, End)>,
+    pub containers: Vec<ContainerLog>,
+    /// Everything that should not happen in a cluster: refused pods, hangs, leftover pods,
+    /// harness limits met.
+    pub problems: Vec<String>,
+    pub events: Vec<String>,
+    pub seconds: f64,
+}
+
+impl Outcome {
+    /// Every workload succeeded and nothing went wrong.
+    pub fn succeeded(&self) -> bool {
+        self.problems.is_empty() && self.workloads.iter().all(|(_, e)| *e == End::Succeeded)
+    }
+
+    /// At least one workload failed, none hung, and nothing was left running.
+    pub fn failed_cleanly(&self) -> bool {
+        self.problems.is_empty()
+            && self.workloads.iter().any(|(_, e)| *e == End::Failed)
+            && !self.workloads.iter().any(|(_, e)| *e == End::Hung)
+    }
+
+    /// Every container's output, each line prefixed with `pod/container: `.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for c in &self.containers {
+            for line in c.log.lines() {
+                out.push_str(&format!("{}/{}: {line}\n", c.pod, c.container));
+            }
+        }
+        out
+    }
+
+    /// A report for assertion messages.
+    pub fn report(&self) -> String {
+        format!(
+            "workloads: {:?}\nproblems:\n  {}\ncontainers:\n{}\nevents: {}\nlogs:\n{}",
+            self.workloads,
+            self.problems.join("\n  "),
+            self.containers
+                .iter()
+                .map(|c| format!("  {}/{} exit {:?} restarts {}", c.pod, c.container, c.exit_code, c.restarts))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            self.events.join(", "),
+            self.logs()
+        )
+    }
+
+    /// Lines of all logs that contain `needle`.
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
+        self.logs().lines().filter(|l| l.contains(needle)).map(String::from).collect()
+    }
+}
+
+const WORKLOADS: &[&str] = &["Job", "JobSet", "PyTorchJob", "MPIJob", "AppWrapper"];
+
+fn end_of(o: &Value) -> Option<bool> {
+    match store::kind(o) {
+        "Job" => job::finished(o),
+        "JobSet" => jobset::finished(o),
+        "PyTorchJob" => pytorchjob::finished(o),
+        "MPIJob" => mpijob::finished(o),
+        "AppWrapper" => appwrapper::finished(o),
+        _ => None,
+    }
+}
+
+fn scratch() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    PathBuf::from(format!(
+        "/dev/shm/mltrain-behave-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Run the objects on the cluster and report what happened.
+pub fn run(cluster: &Cluster, objects: &[Value]) -> Outcome {
+    let started = Instant::now();
+    let root = scratch();
+    let mut problems = Vec::new();
+    if let Err(e) = std::fs::create_dir_all(&root) {
+        problems.push(format!("{}: {e}", root.display()));
+    }
+    let mut st = store::Store::default();
+    let ns = cluster.namespace.as_str();
+    for o in cluster.existing.iter() {
+        if let Err(e) = st.create(o.clone(), ns) {
+            problems.push(e);
+        }
+    }
+    let mut top = Vec::new();
+    for o in objects {
+        let mut o = o.clone();
+        if store::kind(&o) == "AppWrapper" && o["spec"]["suspend"].is_null() {
+            // The AppWrapper webhook suspends every AppWrapper for Kueue to admit
+            // (appwrapper `internal/webhook/appwrapper_webhook.go`, `Default`:
+            // `jobframework.ApplyDefaultForSuspend`, with Kueue integration on by default).
+            o["spec"]["suspend"] = Value::from(true);
+        }
+        let o = &o;
+        if WORKLOADS.contains(&store::kind(o)) {
+            top.push((store::kind(o).to_string(), store::name(o).to_string()));
+        }
+        if let Err(e) = st.create(o.clone(), ns) {
+            problems.push(e);
+        }
+    }
+    problems.extend(dns::unsupported(&st));
+    let openshift = cluster.openshift_uid_start.is_some();
+    let mut kubelet = match kubelet::Kubelet::new(&root, cluster.image_user.clone(), openshift, ns) {
+        Ok(k) => k,
+        Err(e) => {
+            problems.push(format!("cannot start the node: {e} (the suite needs root and iproute2)"));
+            return Outcome { workloads: Vec::new(), containers: Vec::new(), problems, events: st.events, seconds: 0.0 };
+        }
+    };
+    let adm = Admission {
+        openshift_uid_start: cluster.openshift_uid_start,
+        priority_classes: cluster.priority_classes.clone(),
+    };
+    let mut timers = appwrapper::Timers::default();
+    let mut ended_at: Option<Instant> = None;
+    loop {
+        kueue::reconcile(&mut st, &cluster.local_queues);
+        appwrapper::reconcile(&mut st, &adm, ns, &mut timers, &mut problems);
+        jobset::reconcile(&mut st, &adm, ns, &mut problems);
+        pytorchjob::reconcile(&mut st, &adm, ns, &mut problems);
+        mpijob::reconcile(&mut st, &adm, ns, &root, &mut problems);
+        job::reconcile(&mut st, &adm, ns, &mut problems);
+        st.collect_garbage();
+        kubelet.sync(&mut st);
+        let all_done = top.iter().all(|(k, n)| st.get(k, n).and_then(end_of).is_some());
+        if all_done {
+            let at = *ended_at.get_or_insert_with(Instant::now);
+            if !kubelet.any_running() {
+                break;
+            }
+            if at.elapsed() > cluster.drain {
+                for p in kubelet.running_pods() {
+                    problems.push(format!(
+                        "pod {p} still running {}s after its job ended",
+                        cluster.drain.as_secs()
+                    ));
+                }
+                break;
+            }
+        }
+        if started.elapsed() > cluster.deadline {
+            problems.push(format!(
+                "deadline: after {}s the job has not ended; running pods: {:?}",
+                cluster.deadline.as_secs(),
+                kubelet.running_pods()
+            ));
+            for (pod, secs) in kubelet.waiting() {
+                problems.push(format!("pod {pod} waited {secs:.0}s for its volumes' ConfigMaps and Secrets"));
+            }
+            problems.extend(kueue::stuck(&st, &cluster.local_queues));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    kubelet.shutdown();
+    problems.append(&mut kubelet.problems);
+    let workloads = top
+        .iter()
+        .map(|(k, n)| {
+            let end = match st.get(k, n).and_then(end_of) {
+                Some(true) => End::Succeeded,
+                Some(false) => End::Failed,
+                None => End::Hung,
+            };
+            (format!("{k}/{n}"), end)
+        })
+        .collect();
+    let _ = std::fs::remove_dir_all(&root);
+    Outcome {
+        workloads,
+        containers: std::mem::take(&mut kubelet.finished),
+        problems,
+        events: st.events,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
