@@ -386,7 +386,7 @@ impl TrainingJob {
             c.fail(
                 "--servers",
                 servers,
-                &format!(
+                format!(
                     "must be at most --workers ({}): each server runs in a worker's pod",
                     self.world_size
                 ),
