@@ -101,11 +101,8 @@ fn max_restarts_re_forms_the_group_on_the_jobset_backend() {
     retry_case("jobset");
 }
 
-/// Ignored until DeepSpeed's mpirun keeps the hostfile's names: OpenMPI strips them to the first label
-/// (`dsq-worker-0-0`, which no search path resolves), so the unqueued layout fails the same way in
-/// `behaviour.rs` (`deepspeed_ssh_smoke_test`); the JobSet part (render::group) is not the cause.
+/// DeepSpeed's SSH layout with a queue: one JobSet (render::group), JobSet host names in the hostfile.
 #[test]
-#[ignore = "OpenMPI shortens the hostfile's names; see the doc comment"]
 fn queued_deepspeed_over_ssh_runs_as_one_jobset() {
     let (objects, out) = run(&["deepspeed", "dsq", "--workers", "2", "--queue", "q"]);
     let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();

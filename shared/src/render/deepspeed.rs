@@ -201,8 +201,10 @@ fn deepspeed_line(job: &TrainingJob, hostfile: &str, smoke: Option<String>, runn
         }
         Runner::OpenMpi => "launcher=openmpi\n",
     };
+    // OpenMPI shortens hostfile names to their first label unless told to keep them, and the short
+    // `<job>-worker-<i>` resolves nowhere (orte_keep_fqdn_hostnames, Open MPI 4).
     format!(
-        r#"export PDSH_SSH_ARGS_APPEND="-F $d/ssh_config" OMPI_MCA_plm_rsh_args="-F $d/ssh_config -o ConnectionAttempts=10"
+        r#"export OMPI_MCA_orte_keep_fqdn_hostnames=1 PDSH_SSH_ARGS_APPEND="-F $d/ssh_config" OMPI_MCA_plm_rsh_args="-F $d/ssh_config -o ConnectionAttempts=10"
 {choose}if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 deepspeed --hostfile {hostfile} --launcher "$launcher" --no_ssh_check --master_addr {master} --master_port {port}{no_python} {program}
 "#,
