@@ -240,7 +240,11 @@ fn to_job(s: Settings, framework: Framework) -> Result<TrainingJob, String> {
         None => Some("default-queue".into()),
         Some(q) => q,
     };
-    j.scheduling.priority = Some(s.priority.unwrap_or_else(|| "default-priority".into()));
+    // The chart writes `default-priority` when the key is absent. We leave the class to the cluster's
+    // policy instead: an MLBatch cluster's policy (deploy/components/mlbatch-priorities) sets
+    // default-priority, and on a cluster without that class an invented one would make the API
+    // server refuse every pod. `priority: default-priority` in the file still asks for it.
+    j.scheduling.priority = s.priority;
     for l in s.custom_labels.unwrap_or_default() {
         j.scheduling.labels.push((l.key, l.value.text()));
     }
