@@ -9,8 +9,8 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use mltrain_tests::behave::{self, Cluster, Outcome};
-use serde_json::json;
 use serde_json::Value;
+use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-mltrain");
 
@@ -57,10 +57,20 @@ fn run(args: &[&str]) -> Outcome {
 fn cluster() -> Cluster {
     Cluster {
         local_queues: vec!["q".into(), "default-queue".into()],
-        existing: vec![json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
-                              "stringData": {"token": "s3cret"}})],
+        existing: vec![
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
+                              "stringData": {"token": "s3cret"}}),
+        ],
         ..Cluster::default()
     }
+}
+
+/// An MLBatch cluster: Kueue and the PriorityClasses MLBatch installs.
+fn mlbatch() -> Cluster {
+    let mut c = cluster();
+    c.priority_classes
+        .extend(["default-priority", "low-priority", "high-priority"].map(String::from));
+    c
 }
 
 /// OpenShift: restricted-v2 with the namespace's uid range starting at 1000650000.
@@ -78,73 +88,140 @@ fn data(name: &str) -> String {
 
 /// The run succeeded and each needle is in exactly `n` log lines.
 fn expect_ok(out: &Outcome, needles: &[(&str, usize)]) {
-    assert!(out.succeeded(), "the job did not succeed:\n{}", out.report());
+    assert!(
+        out.succeeded(),
+        "the job did not succeed:\n{}",
+        out.report()
+    );
     expect_lines(out, needles);
 }
 
 /// The job failed, every pod ended, nothing hung, and each needle is in exactly `n` lines.
 fn expect_failed(out: &Outcome, needles: &[(&str, usize)]) {
-    assert!(out.failed_cleanly(), "the job did not fail cleanly:\n{}", out.report());
+    assert!(
+        out.failed_cleanly(),
+        "the job did not fail cleanly:\n{}",
+        out.report()
+    );
     expect_lines(out, needles);
 }
 
 fn expect_lines(out: &Outcome, needles: &[(&str, usize)]) {
     for (needle, n) in needles {
-        let lines = out.lines_with(needle);
-        assert_eq!(lines.len(), *n, "{n} lines with {needle:?} expected, got {lines:#?}\n{}", out.report());
+        assert_eq!(
+            out.count(needle),
+            *n,
+            "{needle:?} printed {n} times expected, got {:#?}\n{}",
+            out.lines_with(needle),
+            out.report()
+        );
     }
 }
-
 
 // ---- PyTorch: the smoke test on every backend at world sizes 1, 2, 3
 
 #[test]
 fn pytorch_job_world_1() {
     let out = run(&["pytorch", "p1", "--world-size", "1"]);
-    expect_ok(&out, &[("mltrain smoke test: world=1 backend=gloo allreduce=ok", 1)]);
+    expect_ok(
+        &out,
+        &[("mltrain smoke test: world=1 backend=gloo allreduce=ok", 1)],
+    );
 }
 
 #[test]
 fn pytorch_job_world_2() {
     let out = run(&["pytorch", "p2", "--world-size", "2"]);
-    expect_ok(&out, &[("mltrain smoke test: world=2 backend=gloo allreduce=ok", 1)]);
+    expect_ok(
+        &out,
+        &[("mltrain smoke test: world=2 backend=gloo allreduce=ok", 1)],
+    );
 }
 
 #[test]
 fn pytorch_job_world_3() {
     let out = run(&["pytorch", "p3", "--world-size", "3"]);
-    expect_ok(&out, &[("mltrain smoke test: world=3 backend=gloo allreduce=ok", 1)]);
+    expect_ok(
+        &out,
+        &[("mltrain smoke test: world=3 backend=gloo allreduce=ok", 1)],
+    );
 }
 
 #[test]
 fn pytorch_jobset_world_1_and_3() {
     for n in ["1", "3"] {
         let out = run(&["pytorch", "js", "--backend", "jobset", "--world-size", n]);
-        expect_ok(&out, &[(&format!("mltrain smoke test: world={n} backend=gloo allreduce=ok"), 1)]);
+        expect_ok(
+            &out,
+            &[(
+                &format!("mltrain smoke test: world={n} backend=gloo allreduce=ok"),
+                1,
+            )],
+        );
     }
 }
 
 #[test]
 fn pytorch_pytorchjob_world_1_and_2() {
     for n in ["1", "2"] {
-        let out = run(&["pytorch", "ptj", "--backend", "pytorchjob", "--world-size", n]);
-        expect_ok(&out, &[(&format!("mltrain smoke test: world={n} backend=gloo allreduce=ok"), 1)]);
+        let out = run(&[
+            "pytorch",
+            "ptj",
+            "--backend",
+            "pytorchjob",
+            "--world-size",
+            n,
+        ]);
+        expect_ok(
+            &out,
+            &[(
+                &format!("mltrain smoke test: world={n} backend=gloo allreduce=ok"),
+                1,
+            )],
+        );
     }
 }
 
 #[test]
 fn pytorch_appwrapper_world_2() {
-    let out = run(&["pytorch", "aw", "--backend", "appwrapper", "--queue", "q", "--world-size", "2"]);
-    expect_ok(&out, &[("mltrain smoke test: world=2 backend=gloo allreduce=ok", 1)]);
+    let out = run(&[
+        "pytorch",
+        "aw",
+        "--backend",
+        "appwrapper",
+        "--queue",
+        "q",
+        "--world-size",
+        "2",
+    ]);
+    expect_ok(
+        &out,
+        &[("mltrain smoke test: world=2 backend=gloo allreduce=ok", 1)],
+    );
 }
 
 // ---- PyTorch: a user program (DDP) with --nproc-per-node 2, --from-file, --setup, --env secret
 
 fn ddp(backend: &str, nproc: &str) -> Vec<String> {
     [
-        "pytorch", "ddp", "--backend", backend, "--world-size", "2", "--nproc-per-node", nproc,
-        "--from-file", &data("ddp_train.py"), "--setup", "echo setup ran on $(hostname)",
-        "--env", "TOKEN=secret:creds/token", "--queue", "q", "--", "ddp_train.py",
+        "pytorch",
+        "ddp",
+        "--backend",
+        backend,
+        "--world-size",
+        "2",
+        "--nproc-per-node",
+        nproc,
+        "--from-file",
+        &data("ddp_train.py"),
+        "--setup",
+        "echo setup ran on $(hostname)",
+        "--env",
+        "TOKEN=secret:creds/token",
+        "--queue",
+        "q",
+        "--",
+        "ddp_train.py",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -158,21 +235,43 @@ fn words(v: &[String]) -> Vec<&str> {
 #[test]
 fn pytorch_ddp_program_job_nproc_2() {
     let out = run(&words(&ddp("job", "2")));
-    expect_ok(&out, &[("allreduce=ok", 4), ("/4 allreduce=ok user=", 4), ("token_len=6", 4),
-                      ("home_writable=True", 4), ("setup ran on ddp-", 2)]);
+    expect_ok(
+        &out,
+        &[
+            ("allreduce=ok", 4),
+            ("/4 allreduce=ok user=", 4),
+            ("token_len=6", 4),
+            ("home_writable=True", 4),
+            ("setup ran on ddp-", 2),
+        ],
+    );
 }
 
 #[test]
 fn pytorch_ddp_program_pytorchjob_nproc_2() {
     let out = run(&words(&ddp("pytorchjob", "2")));
-    expect_ok(&out, &[("/4 allreduce=ok", 4), ("token_len=6", 4), ("home_writable=True", 4)]);
+    expect_ok(
+        &out,
+        &[
+            ("/4 allreduce=ok", 4),
+            ("token_len=6", 4),
+            ("home_writable=True", 4),
+        ],
+    );
 }
 
 #[test]
 fn pytorch_ddp_program_jobset_and_appwrapper() {
     for backend in ["jobset", "appwrapper"] {
         let out = run(&words(&ddp(backend, "1")));
-        expect_ok(&out, &[("/2 allreduce=ok", 2), ("token_len=6", 2), ("home_writable=True", 2)]);
+        expect_ok(
+            &out,
+            &[
+                ("/2 allreduce=ok", 2),
+                ("token_len=6", 2),
+                ("home_writable=True", 2),
+            ],
+        );
     }
 }
 
@@ -181,9 +280,24 @@ fn pytorch_ddp_program_jobset_and_appwrapper() {
 #[test]
 fn pytorch_hardened_policy_reaches_every_rank() {
     let mut args = ddp("job", "1");
-    args.splice(1..1, ["--gpus".to_string(), "1".into(), "--policy-file".into(), data("policy-hardened.yaml")]);
+    args.splice(
+        1..1,
+        [
+            "--gpus".to_string(),
+            "1".into(),
+            "--policy-file".into(),
+            data("policy-hardened.yaml"),
+        ],
+    );
     let out = run(&words(&args));
-    expect_ok(&out, &[("/2 allreduce=ok", 2), ("nccl=INFO", 2), ("home_writable=True", 2)]);
+    expect_ok(
+        &out,
+        &[
+            ("/2 allreduce=ok", 2),
+            ("nccl=INFO", 2),
+            ("home_writable=True", 2),
+        ],
+    );
 }
 
 #[test]
@@ -197,21 +311,45 @@ fn pytorch_on_openshift() {
 #[test]
 fn pytorch_image_that_names_the_uid() {
     let mut args = ddp("job", "1");
-    args.splice(1..1, ["--image".to_string(), "mltrain.test/torch-named:1".into()]);
+    args.splice(
+        1..1,
+        ["--image".to_string(), "mltrain.test/torch-named:1".into()],
+    );
     let out = run(&words(&args));
-    expect_ok(&out, &[("/2 allreduce=ok user=deepspeed", 2), ("home_writable=True", 2)]);
+    expect_ok(
+        &out,
+        &[
+            ("/2 allreduce=ok user=deepspeed", 2),
+            ("home_writable=True", 2),
+        ],
+    );
 }
 
 #[test]
 fn mlbatch_settings_file() {
-    let out = run(&["pytorch", "-f", &data("settings.yaml")]);
-    expect_ok(&out, &[("mlbatch rank", 2), ("of 2 hello", 2), ("setup ran on mlbatch-demo-", 2)]);
+    // The chart's `priority` defaults to default-priority, which an MLBatch cluster has.
+    let out = run_on(&mlbatch(), &["pytorch", "-f", &data("settings.yaml")]);
+    expect_ok(
+        &out,
+        &[
+            ("mlbatch rank", 2),
+            ("of 2 hello", 2),
+            ("setup ran on mlbatch-demo-", 2),
+        ],
+    );
 }
 
 // ---- A failing rank ends every layout: the job fails, every pod ends
 
 fn failing(framework: &str, extra: &[&str]) -> Outcome {
-    let mut args = vec![framework, "fails", "--world-size", "3", "--from-file", &data_fail()];
+    let mut args = vec![
+        framework,
+        "fails",
+        "--world-size",
+        "3",
+        "--from-file",
+        &data_fail(),
+    ];
     args.extend_from_slice(extra);
     args.extend_from_slice(&["--", "bash", "fail.sh"]);
     run(&args)
@@ -223,8 +361,21 @@ fn data_fail() -> &'static str {
 
 #[test]
 fn pytorch_failing_rank_on_every_backend() {
-    for backend in [&["--backend", "job"][..], &["--backend", "jobset"], &["--backend", "pytorchjob"],
-                    &["--backend", "appwrapper", "--queue", "q", "--failure-grace-period", "0s", "--retry-limit", "0"]] {
+    for backend in [
+        &["--backend", "job"][..],
+        &["--backend", "jobset"],
+        &["--backend", "pytorchjob"],
+        &[
+            "--backend",
+            "appwrapper",
+            "--queue",
+            "q",
+            "--failure-grace-period",
+            "0s",
+            "--retry-limit",
+            "0",
+        ],
+    ] {
         let out = failing("pytorch", backend);
         expect_failed(&out, &[("rank 1 fails on purpose", 1)]);
     }
@@ -233,8 +384,21 @@ fn pytorch_failing_rank_on_every_backend() {
 // ---- DeepSpeed: SSH launcher (job), torchrun, MPIJob
 
 fn ds(extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = ["deepspeed", "ds", "--workers", "2", "--from-file", &data("ds_train.py"),
-        "--env", "TOKEN=secret:creds/token"].iter().map(|s| s.to_string()).collect();
+    let mut v: Vec<String> = [
+        "deepspeed",
+        "ds",
+        "--workers",
+        "2",
+        "--from-file",
+        &data("ds_train.py"),
+        "--env",
+        "TOKEN=secret:creds/token",
+        "--setup",
+        "echo setup ran on $(hostname)",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     v.extend(extra.iter().map(|s| s.to_string()));
     v.extend(["--".to_string(), "ds_train.py".into()]);
     v
@@ -243,27 +407,73 @@ fn ds(extra: &[&str]) -> Vec<String> {
 #[test]
 fn deepspeed_ssh_smoke_test() {
     let out = run(&["deepspeed", "dss", "--workers", "2"]);
-    expect_ok(&out, &[("mltrain smoke test: world=2 backend=gloo allreduce=ok", 1)]);
+    expect_ok(
+        &out,
+        &[("mltrain smoke test: world=2 backend=gloo allreduce=ok", 1)],
+    );
+}
+
+#[test]
+fn deepspeed_ssh_smoke_test_world_1_and_3() {
+    for n in ["1", "3"] {
+        let out = run(&["deepspeed", "dss", "--workers", n]);
+        expect_ok(
+            &out,
+            &[(
+                &format!("mltrain smoke test: world={n} backend=gloo allreduce=ok"),
+                1,
+            )],
+        );
+    }
 }
 
 #[test]
 fn deepspeed_ssh_program_default_image() {
     let out = run(&words(&ds(&[])));
-    expect_ok(&out, &[("deepspeed rank=", 2), ("/2 allreduce=ok", 2), ("token_len=6", 2)]);
-    assert!(!out.logs().contains("s3cret"), "a secret value reached the logs:\n{}", out.logs());
+    expect_ok(
+        &out,
+        &[
+            ("deepspeed rank=", 2),
+            ("/2 allreduce=ok", 2),
+            ("token_len=6", 2),
+            ("setup ran on ds-worker-", 2),
+            ("setup ran on ds-", 3),
+        ],
+    );
+    assert!(
+        !out.logs().contains("s3cret"),
+        "a secret value reached the logs:\n{}",
+        out.logs()
+    );
 }
 
 #[test]
 fn deepspeed_ssh_program_every_image_model() {
-    for image in ["mltrain.test/torch:1", "docker.io/bitnamilegacy/deepspeed:0.16.2", "ghcr.io/kubeflow/trainer/deepspeed-runtime"] {
+    for image in [
+        "mltrain.test/torch:1",
+        "docker.io/bitnamilegacy/deepspeed:0.16.2",
+        "ghcr.io/kubeflow/trainer/deepspeed-runtime",
+    ] {
         let out = run(&words(&ds(&["--image", image])));
-        expect_ok(&out, &[("/2 allreduce=ok", 2), ("token_len=6", 2), ("home_writable=True", 2)]);
+        expect_ok(
+            &out,
+            &[
+                ("/2 allreduce=ok", 2),
+                ("token_len=6", 2),
+                ("home_writable=True", 2),
+            ],
+        );
     }
 }
 
 #[test]
 fn deepspeed_ssh_hardened_policy_nccl_reaches_ranks() {
-    let out = run(&words(&ds(&["--gpus", "1", "--policy-file", &data("policy-hardened.yaml")])));
+    let out = run(&words(&ds(&[
+        "--gpus",
+        "1",
+        "--policy-file",
+        &data("policy-hardened.yaml"),
+    ])));
     expect_ok(&out, &[("/2 allreduce=ok", 2), ("nccl=INFO", 2)]);
 }
 
@@ -277,8 +487,42 @@ fn deepspeed_ssh_on_openshift() {
 fn deepspeed_torchrun() {
     let out = run(&words(&ds(&["--launcher", "torchrun"])));
     expect_ok(&out, &[("/2 allreduce=ok", 2), ("token_len=6", 2)]);
-    let out = run(&["deepspeed", "dst", "--workers", "2", "--launcher", "torchrun"]);
-    expect_ok(&out, &[("mltrain smoke test: world=2 backend=gloo allreduce=ok", 1)]);
+    let out = run(&[
+        "deepspeed",
+        "dst",
+        "--workers",
+        "2",
+        "--launcher",
+        "torchrun",
+    ]);
+    expect_ok(
+        &out,
+        &[("mltrain smoke test: world=2 backend=gloo allreduce=ok", 1)],
+    );
+}
+
+#[test]
+fn deepspeed_torchrun_on_jobset_pytorchjob_appwrapper() {
+    for backend in ["jobset", "pytorchjob", "appwrapper"] {
+        let out = run(&words(&ds(&[
+            "--launcher",
+            "torchrun",
+            "--backend",
+            backend,
+            "--queue",
+            "q",
+            "--nproc-per-node",
+            "2",
+        ])));
+        expect_ok(
+            &out,
+            &[
+                ("/4 allreduce=ok", 4),
+                ("token_len=6", 4),
+                ("home_writable=True", 4),
+            ],
+        );
+    }
 }
 
 #[test]
@@ -286,13 +530,27 @@ fn deepspeed_mpijob() {
     let out = run(&words(&ds(&["--backend", "mpijob"])));
     expect_ok(&out, &[("/2 allreduce=ok", 2), ("token_len=6", 2)]);
     let out = run(&["deepspeed", "dsm", "--workers", "2", "--backend", "mpijob"]);
-    expect_ok(&out, &[("mltrain smoke test: world=2 backend=gloo allreduce=ok", 1)]);
+    expect_ok(
+        &out,
+        &[("mltrain smoke test: world=2 backend=gloo allreduce=ok", 1)],
+    );
 }
 
 #[test]
 fn deepspeed_failing_rank_on_every_layout() {
-    for extra in [&[][..], &["--launcher", "torchrun"], &["--backend", "mpijob"]] {
-        let mut args = vec!["deepspeed", "dsf", "--workers", "2", "--from-file", data_ds()];
+    for extra in [
+        &[][..],
+        &["--launcher", "torchrun"],
+        &["--backend", "mpijob"],
+    ] {
+        let mut args = vec![
+            "deepspeed",
+            "dsf",
+            "--workers",
+            "2",
+            "--from-file",
+            data_ds(),
+        ];
         args.extend_from_slice(extra);
         args.extend_from_slice(&["--env", "FAIL_RANK=1", "--", "ds_train.py"]);
         let out = run(&args);
@@ -309,25 +567,83 @@ fn data_ds() -> &'static str {
 #[test]
 fn mxnet_parameter_server_smoke_test() {
     let out = run(&["mxnet", "mx", "--workers", "2", "--servers", "1"]);
-    expect_ok(&out, &[("mltrain smoke test: workers=2 kvstore=dist_sync push/pull=ok", 1)]);
+    expect_ok(
+        &out,
+        &[(
+            "mltrain smoke test: workers=2 kvstore=dist_sync push/pull=ok",
+            1,
+        )],
+    );
 }
 
 #[test]
 fn mxnet_parameter_server_program() {
-    let out = run(&["mxnet", "mxp", "--workers", "3", "--servers", "2", "--from-file", &data("kv_train.py"),
-                    "--env", "TOKEN=secret:creds/token", "--", "kv_train.py"]);
+    let out = run(&[
+        "mxnet",
+        "mxp",
+        "--workers",
+        "3",
+        "--servers",
+        "2",
+        "--from-file",
+        &data("kv_train.py"),
+        "--env",
+        "TOKEN=secret:creds/token",
+        "--",
+        "kv_train.py",
+    ]);
     expect_ok(&out, &[("/3 servers=2 sum=ok", 3), ("token_len=6", 3)]);
+}
+
+#[test]
+fn mxnet_hardened_policy_on_openshift() {
+    let out = run_on(
+        &openshift(),
+        &[
+            "mxnet",
+            "mxh",
+            "--workers",
+            "2",
+            "--servers",
+            "2",
+            "--openshift",
+            "force",
+            "--policy-file",
+            &data("policy-hardened.yaml"),
+            "--from-file",
+            &data("kv_train.py"),
+            "--",
+            "kv_train.py",
+        ],
+    );
+    expect_ok(&out, &[("/2 servers=2 sum=ok", 2)]);
 }
 
 #[test]
 fn mxnet_standalone() {
     let out = run(&["mxnet", "mx1", "--workers", "1"]);
-    expect_ok(&out, &[("mltrain smoke test: workers=1 kvstore=local push/pull=ok", 1)]);
+    expect_ok(
+        &out,
+        &[(
+            "mltrain smoke test: workers=1 kvstore=local push/pull=ok",
+            1,
+        )],
+    );
 }
 
 #[test]
 fn mxnet_failing_worker() {
-    let out = run(&["mxnet", "mxf", "--workers", "2", "--from-file", &data("kv_train.py"),
-                    "--env", "FAIL_RANK=1", "--", "kv_train.py"]);
+    let out = run(&[
+        "mxnet",
+        "mxf",
+        "--workers",
+        "2",
+        "--from-file",
+        &data("kv_train.py"),
+        "--env",
+        "FAIL_RANK=1",
+        "--",
+        "kv_train.py",
+    ]);
     expect_failed(&out, &[("worker 1 fails on purpose", 1)]);
 }

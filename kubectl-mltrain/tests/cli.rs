@@ -854,8 +854,9 @@ fn from_file_packs_a_directory() {
     let script = v["items"][2]["spec"]["template"]["spec"]["containers"][0]["command"][2]
         .as_str()
         .unwrap();
+    // The ConfigMap is copied to a writable working directory, which the script enters.
     assert!(
-        script.starts_with("set -e\ncd /workspace/files\n"),
+        script.contains("(cd /mltrain/files && find . -mindepth 1 -maxdepth 1 ! -name '..*' -exec cp -RL {} /workspace/files/ \\;)\ncd /workspace/files\n"),
         "{script}"
     );
 }

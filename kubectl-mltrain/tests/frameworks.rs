@@ -293,22 +293,27 @@ fn ssh_workers_and_launcher_are_wired() {
         "the launcher needs no GPUs"
     );
     let cm = &find(&docs, "ConfigMap", "ds-deepspeed")["data"];
+    for script in ["worker.sh", "launcher.sh"] {
+        let s = cm[script].as_str().unwrap();
+        assert!(
+            s.contains("Port 2222\n"),
+            "{script}: sshd and ssh on port 2222"
+        );
+        assert!(
+            s.contains("ForceCommand /bin/bash $d/session.sh"),
+            "{script}"
+        );
+    }
     assert!(
-        cm["sshd_config"]
+        cm["smoke.py"]
             .as_str()
             .unwrap()
-            .starts_with("Port 2222\n")
+            .contains("deepspeed.init_distributed"),
+        "no program: the smoke test, under DeepSpeed's own initialisation"
     );
-    assert!(
-        cm["smoke.py"].as_str().unwrap().contains("dist.all_reduce"),
-        "no program: the smoke test"
-    );
-    assert!(
-        cm["launcher.sh"]
-            .as_str()
-            .unwrap()
-            .contains("deepspeed --hostfile /job/hostfile --master_port 29500 /job/smoke.py")
-    );
+    assert!(cm["launcher.sh"].as_str().unwrap().contains(
+        "deepspeed --hostfile /job/hostfile --launcher \"$launcher\" --force_multi --no_ssh_check --master_addr ds-worker-0.ds --master_port 29500 /job/smoke.py"
+    ));
     for script in ["worker.sh", "launcher.sh"] {
         let dir = mltrain_tests::scratch_dir("bash-n");
         let file = dir.join(script);
@@ -325,31 +330,43 @@ fn ssh_workers_and_launcher_are_wired() {
 #[test]
 fn dmlc_wiring_for_1_scheduler_2_servers_3_workers() {
     let docs = objects(&["mxnet", "mx", "--servers", "2", "--workers", "3"]);
-    for (name, role, pods) in [
-        ("mx-scheduler", "scheduler", 1),
-        ("mx-server", "server", 2),
-        ("mx", "worker", 3),
-    ] {
-        let job = find(&docs, "Job", name);
-        assert_eq!(job["spec"]["parallelism"], pods, "{name}");
-        let env = job["spec"]["template"]["spec"]["containers"][0]["env"]
-            .as_array()
-            .unwrap();
-        let get = |n: &str| {
-            env.iter()
-                .find(|e| e["name"] == n)
-                .unwrap_or_else(|| panic!("{name}: no {n}"))["value"]
-                .clone()
-        };
-        assert_eq!(get("DMLC_ROLE"), role);
-        assert_eq!(get("DMLC_PS_ROOT_URI"), "mx-scheduler-0.mx");
-        assert_eq!(get("DMLC_PS_ROOT_PORT"), "29500");
-        assert_eq!(get("DMLC_NUM_SERVER"), "2");
-        assert_eq!(get("DMLC_NUM_WORKER"), "3");
-    }
+    // One Indexed Job: pod i runs worker i, server i for i < 2, and pod 0 the scheduler.
+    let job = find(&docs, "Job", "mx");
+    assert_eq!(job["spec"]["parallelism"], 3);
+    assert_eq!(job["spec"]["backoffLimit"], 0);
+    let env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    let get = |n: &str| {
+        env.iter()
+            .find(|e| e["name"] == n)
+            .unwrap_or_else(|| panic!("no {n}"))["value"]
+            .clone()
+    };
+    assert_eq!(get("DMLC_PS_ROOT_URI"), "mx-0.mx");
+    assert_eq!(get("DMLC_PS_ROOT_PORT"), "29500");
+    assert_eq!(get("DMLC_NUM_SERVER"), "2");
+    assert_eq!(get("DMLC_NUM_WORKER"), "3");
+    assert_eq!(get("DMLC_USE_KUBERNETES"), "1");
     assert_eq!(
-        find(&docs, "Service", "mx")["spec"]["selector"]["mltrain.io/role"],
-        "scheduler"
+        find(&docs, "Service", "mx")["spec"]["selector"]["mltrain.io/job-name"],
+        "mx"
+    );
+    let (code, _, err) = run(&[
+        "mxnet",
+        "x",
+        "--servers",
+        "4",
+        "--workers",
+        "3",
+        "--dry-run=client",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(
+            "--servers \"4\": must be at most --workers (3): each server runs in a worker's pod"
+        ),
+        "{err}"
     );
 }
 

@@ -2,7 +2,7 @@
 //! one layout made of several Jobs (DeepSpeed over SSH) becomes one JobSet, which Kueue admits as one
 //! Workload (<https://kueue.sigs.k8s.io/docs/tasks/run/jobsets/>); MXNet is one Indexed Job.
 
-use mltrain_shared::model::{Backend, Framework, Launcher, SshKeyPair, TrainingJob};
+use mltrain_shared::model::{Backend, Framework, Launcher, TrainingJob};
 use mltrain_shared::render::{self, QUEUE_LABEL};
 use serde_json::Value;
 
@@ -11,10 +11,10 @@ fn queued(framework: Framework, backend: Backend) -> TrainingJob {
     j.world_size = 3;
     j.backend = backend;
     j.scheduling.queue = Some("team-queue".into());
-    // DeepSpeed over SSH needs the key pair the plugin generates before rendering.
-    j.options.ssh_keys = Some(SshKeyPair {
-        private: "-----BEGIN OPENSSH PRIVATE KEY-----\n".into(),
-        public: "ssh-ed25519 AAAA test".into(),
+    // The plugin makes the SSH key pair before rendering DeepSpeed over SSH.
+    j.options.ssh_keys = Some(mltrain_shared::model::SshKeyPair {
+        private: "private".into(),
+        public: "public".into(),
     });
     j
 }

@@ -8,7 +8,7 @@ set -euo pipefail
 root=/opt/mltrain-e2e
 pip_q=(--quiet --disable-pip-version-check)
 need=()
-for cmd in /usr/sbin/sshd:openssh-server /usr/bin/ssh:openssh-client /usr/bin/pdsh:pdsh \
+for cmd in /usr/include/python3.11/Python.h:python3-dev /usr/bin/g++:g++ /usr/sbin/sshd:openssh-server /usr/bin/ssh:openssh-client /usr/bin/pdsh:pdsh \
            /usr/bin/mpirun:openmpi-bin /usr/bin/mpicc:libopenmpi-dev /usr/bin/setpriv:util-linux \
            /usr/sbin/ip:iproute2; do
   [ -e "${cmd%%:*}" ] || need+=("${cmd#*:}")
@@ -19,11 +19,13 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-if ! "$root/torch/bin/python3" -c 'import torch, deepspeed, mpi4py' 2>/dev/null; then
+shm_op=(/opt/mltrain-e2e/torch/lib/python3*/site-packages/deepspeed/ops/comm/deepspeed_shm_comm_op*.so)
+if ! "$root/torch/bin/python3" -c 'import torch, deepspeed, mpi4py' 2>/dev/null || [ ! -e "${shm_op[0]}" ]; then
   /usr/bin/python3 -m venv "$root/torch"
   "$root/torch/bin/pip" install "${pip_q[@]}" torch numpy
-  # DeepSpeed builds against the torch just installed.
-  "$root/torch/bin/pip" install "${pip_q[@]}" --no-build-isolation deepspeed mpi4py
+  # DeepSpeed builds against the torch just installed. On a CPU, its communication backend loads a
+  # shared-memory op it would otherwise compile in every rank at start (with ninja): build it now.
+  DS_BUILD_OPS=0 DS_BUILD_SHM_COMM=1 "$root/torch/bin/pip" install "${pip_q[@]}" --no-build-isolation deepspeed mpi4py
 fi
 if ! "$root/mxnet/bin/python3" -c 'import mxnet' 2>/dev/null; then
   /usr/bin/python3 -m venv "$root/mxnet"

@@ -184,8 +184,16 @@ enum Runner {
     OpenMpi,
 }
 
-/// `deepspeed ...` over our SSH files.
-fn deepspeed_line(job: &TrainingJob, hostfile: &str, smoke: Option<String>, runner: Runner) -> String {
+/// `deepspeed ...` over our SSH files. `--force_multi`: with one host DeepSpeed would run the ranks
+/// on the launcher itself (`runner.py`: multi-node only for more than one host), which has no GPUs. OpenMPI shortens host names to their first label unless told
+/// not to (`orte_keep_fqdn_hostnames`, which the MPI operator sets too); `<worker>.<service>` needs
+/// its second label to resolve.
+fn deepspeed_line(
+    job: &TrainingJob,
+    hostfile: &str,
+    smoke: Option<String>,
+    runner: Runner,
+) -> String {
     let (program, python) = program(job, smoke);
     if program.is_empty() {
         return "true\n".into();
@@ -201,12 +209,10 @@ fn deepspeed_line(job: &TrainingJob, hostfile: &str, smoke: Option<String>, runn
         }
         Runner::OpenMpi => "launcher=openmpi\n",
     };
-    // OpenMPI shortens hostfile names to their first label unless told to keep them, and the short
-    // `<job>-worker-<i>` resolves nowhere (orte_keep_fqdn_hostnames, Open MPI 4).
     format!(
-        r#"export OMPI_MCA_orte_keep_fqdn_hostnames=1 PDSH_SSH_ARGS_APPEND="-F $d/ssh_config" OMPI_MCA_plm_rsh_args="-F $d/ssh_config -o ConnectionAttempts=10"
+        r#"export PDSH_SSH_ARGS_APPEND="-F $d/ssh_config" OMPI_MCA_plm_rsh_args="-F $d/ssh_config -o ConnectionAttempts=10" OMPI_MCA_orte_keep_fqdn_hostnames=true
 {choose}if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
-deepspeed --hostfile {hostfile} --launcher "$launcher" --no_ssh_check --master_addr {master} --master_port {port}{no_python} {program}
+deepspeed --hostfile {hostfile} --launcher "$launcher" --force_multi --no_ssh_check --master_addr {master} --master_port {port}{no_python} {program}
 "#,
         master = worker_host(job, 0),
         port = job.networking.port,
@@ -332,7 +338,10 @@ pub fn render_ssh(job: &TrainingJob) -> Vec<Value> {
 /// Lines that write the smoke test where every pod finds it (an MPIJob has no ConfigMap of ours).
 fn write_smoke(job: &TrainingJob) -> String {
     match smoke_file(job, SSH_DIR) {
-        Some(f) => format!("cat > {f} <<'MLTRAIN_SMOKE'\n{}MLTRAIN_SMOKE\n", smoke_test()),
+        Some(f) => format!(
+            "cat > {f} <<'MLTRAIN_SMOKE'\n{}MLTRAIN_SMOKE\n",
+            smoke_test()
+        ),
         None => String::new(),
     }
 }
@@ -380,9 +389,8 @@ pub fn render_mpijob(job: &TrainingJob) -> Value {
         .map(|s| s.remove("restartPolicy"));
     let ft = &job.fault_tolerance;
     let mut run_policy = json!({"cleanPodPolicy": "Running"});
-    if let Some(n) = ft.max_restarts {
-        run_policy["backoffLimit"] = json!(n);
-    }
+    // The launcher Job's backoff limit; unset, the operator leaves Kubernetes' default of 6 retries.
+    run_policy["backoffLimit"] = json!(ft.max_restarts.unwrap_or(0));
     if let Some(d) = ft.active_deadline_seconds {
         run_policy["activeDeadlineSeconds"] = json!(d);
     }
@@ -453,7 +461,7 @@ mod tests {
         assert!(s.contains("trap finish EXIT"));
         // The user's variables reach ranks through the workers' sessions, never DeepSpeed's exports.
         assert!(!s.contains("deepspeed_env") && !s.contains("HF_HOME"));
-        assert!(s.trim_end().ends_with("deepspeed --hostfile /job/hostfile --launcher \"$launcher\" --no_ssh_check --master_addr ds-worker-0.ds --master_port 29500 train.py --deepspeed_config ds.json"));
+        assert!(s.trim_end().ends_with("deepspeed --hostfile /job/hostfile --launcher \"$launcher\" --force_multi --no_ssh_check --master_addr ds-worker-0.ds --master_port 29500 train.py --deepspeed_config ds.json"));
         let w = worker_script(&j);
         assert!(w.contains("/usr/sbin/sshd -D -e -f \"$d/sshd_config\" &"));
         for script in [s, w] {

@@ -59,7 +59,7 @@ sys.exit(0 if ok else 1)
 /// not writable is replaced by one under `/tmp` (an emptyDir when the root filesystem is read-only),
 /// and `LOGNAME`/`USER`, which `getpass` reads first, are set when the image does not name the uid.
 pub const USER_PRELUDE: &str = r#"if [ ! -w "${HOME:-/}" ]; then export HOME=/tmp/mltrain-home; mkdir -p "$HOME"; fi
-if [ -z "${LOGNAME:-}" ]; then LOGNAME=$(id -un 2>/dev/null || echo mltrain); export LOGNAME USER="${USER:-$LOGNAME}"; fi
+if [ -z "${LOGNAME:-}" ]; then LOGNAME=$(id -un 2>/dev/null) || LOGNAME=mltrain; export LOGNAME USER="${USER:-$LOGNAME}"; fi
 "#;
 
 /// Words quoted for the shell and joined with spaces.
@@ -175,7 +175,9 @@ mod tests {
             .collect();
         assert_eq!(
             script(&j, &launcher),
-            "set -e\ncd '/work dir'\npip install -r requirements.txt\nexec torchrun \"--nnodes=${WORLD_SIZE}\" \"--node_rank=${RANK}\" --nproc_per_node=8 \"--master_addr=${MASTER_ADDR}\" \"--master_port=${MASTER_PORT}\" train.py --epochs 3\n"
+            "set -e\n".to_string()
+                + USER_PRELUDE
+                + "cd '/work dir'\npip install -r requirements.txt\nexec torchrun \"--nnodes=${WORLD_SIZE}\" \"--node_rank=${RANK}\" --nproc_per_node=8 \"--master_addr=${MASTER_ADDR}\" \"--master_port=${MASTER_PORT}\" train.py --epochs 3\n"
         );
     }
 
@@ -185,7 +187,7 @@ mod tests {
         j.program.main = Main::Command(vec!["bash".into(), "-c".into(), "echo $RANK".into()]);
         assert_eq!(
             script(&j, &["torchrun".into()]),
-            "set -e\nexec bash -c 'echo $RANK'\n"
+            format!("set -e\n{USER_PRELUDE}exec bash -c 'echo $RANK'\n")
         );
     }
 
@@ -196,7 +198,10 @@ mod tests {
         assert!(script(&j, &["torchrun".into()]).ends_with("exec torchrun train.py --out $OUT\n"));
         j.program.main = Main::Nothing;
         j.program.setup = vec!["echo hi".into()];
-        assert_eq!(script(&j, &["torchrun".into()]), "set -e\necho hi\n");
+        assert_eq!(
+            script(&j, &["torchrun".into()]),
+            format!("set -e\n{USER_PRELUDE}echo hi\n")
+        );
     }
 
     #[test]
@@ -204,7 +209,9 @@ mod tests {
         let j = TrainingJob::new("j", Framework::PyTorch);
         let s = script(&j, &["torchrun".into()]);
         assert!(
-            s.starts_with("set -e\nexec torchrun --no-python python3 -c 'import os"),
+            s.starts_with(&format!(
+                "set -e\n{USER_PRELUDE}exec torchrun --no-python python3 -c 'import os"
+            )),
             "{s}"
         );
         assert!(s.contains("dist.all_reduce(x)"));

@@ -240,7 +240,9 @@ pub fn template(job: &TrainingJob, parts: PodParts) -> Value {
             .map(|f| json!({"key": f.key, "path": f.path}))
             .collect();
         volumes.push(json!({"name": "mltrain-files", "configMap": {"name": files_config_map(job), "items": items}}));
-        mounts.push(json!({"name": "mltrain-files", "mountPath": FILES_SOURCE_DIR, "readOnly": true}));
+        mounts.push(
+            json!({"name": "mltrain-files", "mountPath": FILES_SOURCE_DIR, "readOnly": true}),
+        );
         volumes.push(json!({"name": "mltrain-workdir", "emptyDir": {}}));
         mounts.push(json!({"name": "mltrain-workdir", "mountPath": FILES_DIR}));
     }

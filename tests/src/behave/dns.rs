@@ -55,7 +55,10 @@ pub fn records(store: &Store, ips: &BTreeMap<String, String>, ns: &str) -> Strin
                 continue;
             };
             // Terminal pods leave the EndpointSlice (`endpointslice` `ShouldPodBeInEndpoints`).
-            let terminal = matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+            let terminal = matches!(
+                pod["status"]["phase"].as_str(),
+                Some("Succeeded" | "Failed")
+            );
             if terminal
                 || pod["status"]["podIP"].is_null()
                 || !selects(svc, pod)
@@ -80,6 +83,11 @@ pub fn unsupported(store: &Store) -> Vec<String> {
         .list("Service")
         .into_iter()
         .filter(|s| s["spec"]["clusterIP"] != "None")
-        .map(|s| format!("Service {} has a cluster IP: kube-proxy is not modelled", store::name(s)))
+        .map(|s| {
+            format!(
+                "Service {} has a cluster IP: kube-proxy is not modelled",
+                store::name(s)
+            )
+        })
         .collect()
 }

@@ -68,7 +68,10 @@ pub fn field_ref(pod: &Value, pod_ip: &str, path: &str) -> Result<String, String
             .to_string());
     }
     if let Some(k) = sub("metadata.labels['") {
-        return Ok(meta["labels"][k.as_str()].as_str().unwrap_or("").to_string());
+        return Ok(meta["labels"][k.as_str()]
+            .as_str()
+            .unwrap_or("")
+            .to_string());
     }
     let s = |v: &Value| v.as_str().unwrap_or("").to_string();
     match path {
@@ -129,7 +132,11 @@ pub fn resource_ref(container: &Value, r: &Value) -> Result<String, String> {
             other => return Err(format!("resourceFieldRef {other:?} is not modelled")),
         },
     };
-    let divisor = r["divisor"].as_str().map(quantity).transpose()?.unwrap_or(1.0);
+    let divisor = r["divisor"]
+        .as_str()
+        .map(quantity)
+        .transpose()?
+        .unwrap_or(1.0);
     Ok(format!("{}", (value / divisor).ceil() as i64))
 }
 
@@ -199,10 +206,7 @@ pub fn container_env(
         let value = if let Some(v) = e["value"].as_str() {
             let known = vars.clone();
             expand(v, &|n| {
-                known
-                    .iter()
-                    .find(|(k, _)| k == n)
-                    .map(|(_, v)| v.clone())
+                known.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
             })
         } else if let Some(f) = e["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
             field_ref(pod, pod_ip, f)?
@@ -215,7 +219,10 @@ pub fn container_env(
         .into_iter()
         .find(|(_, r)| r.is_object())
         {
-            let (obj, key) = (r["name"].as_str().unwrap_or(""), r["key"].as_str().unwrap_or(""));
+            let (obj, key) = (
+                r["name"].as_str().unwrap_or(""),
+                r["key"].as_str().unwrap_or(""),
+            );
             match object_key(store, kind, obj, key) {
                 Some(v) => v,
                 None if r["optional"] == true => continue,
@@ -228,7 +235,10 @@ pub fn container_env(
         } else if e.get("value").is_none() && e.get("valueFrom").is_none() {
             String::new()
         } else {
-            return Err(format!("env {name}: source not modelled: {}", e["valueFrom"]));
+            return Err(format!(
+                "env {name}: source not modelled: {}",
+                e["valueFrom"]
+            ));
         };
         set(&mut vars, name, value);
     }

@@ -72,9 +72,9 @@ pub fn resolve(reference: &str) -> Result<Image, String> {
                 home: "/home/mpiuser".into(),
             };
             absent.push("/usr/bin/pdsh");
-        } else if reference.contains("/deepspeed:") {
-            user = ImageUser::bitnami_deepspeed();
-        } else if reference.starts_with("mltrain.test/torch-named") {
+        } else if reference.contains("/deepspeed:")
+            || reference.starts_with("mltrain.test/torch-named")
+        {
             user = ImageUser::bitnami_deepspeed();
         }
         "torch"

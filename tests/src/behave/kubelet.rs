@@ -197,7 +197,8 @@ impl Kubelet {
                 None => continue,
             };
             let host = hostname(pod);
-            let mut own = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+            let mut own =
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_string();
             match pod["spec"]["subdomain"].as_str() {
                 Some(sub) => own.push_str(&format!(
                     "{}\t{host}.{sub}.{}.svc.cluster.local\t{host}\n",
@@ -268,12 +269,18 @@ impl Kubelet {
             }
         }
         // Init containers in order, then the containers.
-        let inits = pod["spec"]["initContainers"].as_array().cloned().unwrap_or_default();
-        let init_done = p.containers.iter().filter(|c| c.init).all(|c| c.exit == Some(0));
-        let init_failed = p
+        let inits = pod["spec"]["initContainers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let init_done = p
             .containers
             .iter()
-            .any(|c| c.init && c.child.is_none() && matches!(c.exit, Some(x) if x != 0) && restart == "Never");
+            .filter(|c| c.init)
+            .all(|c| c.exit == Some(0));
+        let init_failed = p.containers.iter().any(|c| {
+            c.init && c.child.is_none() && matches!(c.exit, Some(x) if x != 0) && restart == "Never"
+        });
         if !init_failed && init_done {
             if p.init_next < inits.len() {
                 let c = inits[p.init_next].clone();
@@ -283,7 +290,11 @@ impl Kubelet {
                     return;
                 }
             } else if !p.containers.iter().any(|c| !c.init) {
-                for c in pod["spec"]["containers"].as_array().cloned().unwrap_or_default() {
+                for c in pod["spec"]["containers"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                {
                     if let Err(e) = self.start_container(store, &pod, p, &c, false) {
                         self.fail(store, name, p, e);
                         return;
@@ -305,7 +316,9 @@ impl Kubelet {
         let main: Vec<&Running> = p.containers.iter().filter(|c| !c.init).collect();
         let running = main.iter().any(|c| c.child.is_some());
         let all_done = !main.is_empty() && main.iter().all(|c| c.child.is_none());
-        let failed = main.iter().any(|c| c.child.is_none() && matches!(c.exit, Some(x) if x != 0));
+        let failed = main
+            .iter()
+            .any(|c| c.child.is_none() && matches!(c.exit, Some(x) if x != 0));
         let phase = if init_failed || (restart == "Never" && all_done && failed) {
             "Failed"
         } else if all_done && !failed {
@@ -341,6 +354,7 @@ impl Kubelet {
     }
 
     fn start_pod(&mut self, store: &Store, pod: &Value, p: &mut PodRun) -> Result<(), String> {
+        unsupported(pod)?;
         let claims = self.root.join("claims");
         volumes::setup(store, pod, &p.net.ip, &p.dir, &claims)?;
         p.started = true;
@@ -364,13 +378,20 @@ impl Kubelet {
             // `internal/config/.../utils.go` `GeneratePasswd`): name = the uid, home = HOME or the
             // working directory, shell /sbin/nologin.
             let home = c["workingDir"].as_str().unwrap_or("/").to_string();
-            id.passwd = Some(format!("{0}:x:{0}:{1}:{0} user:{home}:/sbin/nologin", id.uid, id.gid));
+            id.passwd = Some(format!(
+                "{0}:x:{0}:{1}:{0} user:{home}:/sbin/nologin",
+                id.uid, id.gid
+            ));
             id.home = home;
         }
         let mut vars = env::container_env(store, pod, &p.net.ip, c)?;
         // What the runtime adds: the image's PATH and HOME unless the pod set them, HOSTNAME.
         let host = hostname(pod);
-        for (k, v) in [("PATH", img.path.clone()), ("HOME", id.home.clone()), ("HOSTNAME", host.clone())] {
+        for (k, v) in [
+            ("PATH", img.path.clone()),
+            ("HOME", id.home.clone()),
+            ("HOSTNAME", host.clone()),
+        ] {
             if !vars.iter().any(|(n, _)| n == k) {
                 vars.insert(0, (k.to_string(), v));
             }
@@ -455,6 +476,42 @@ impl Kubelet {
             self.kill(&n, &mut p);
         }
     }
+}
+
+/// What the kubelet model does not do fails the pod loudly rather than being ignored.
+fn unsupported(pod: &Value) -> Result<(), String> {
+    let spec = &pod["spec"];
+    for key in ["hostNetwork", "hostPID", "hostIPC", "shareProcessNamespace"] {
+        if spec[key] == true {
+            return Err(format!("spec.{key} is not modelled by the harness"));
+        }
+    }
+    if spec["ephemeralContainers"].is_array() {
+        return Err("ephemeral containers are not modelled by the harness".into());
+    }
+    for section in ["initContainers", "containers"] {
+        for c in spec[section].as_array().into_iter().flatten() {
+            let name = c["name"].as_str().unwrap_or("");
+            for key in [
+                "readinessProbe",
+                "livenessProbe",
+                "startupProbe",
+                "lifecycle",
+            ] {
+                if !c[key].is_null() {
+                    return Err(format!(
+                        "container {name}: {key} is not modelled by the harness"
+                    ));
+                }
+            }
+            if section == "initContainers" && c["restartPolicy"] == "Always" {
+                return Err(format!(
+                    "init container {name}: sidecars are not modelled by the harness"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn volumes_of(pod_dir: &Path, pod: &Value) -> Vec<volumes::Volume> {

@@ -56,11 +56,20 @@ impl Default for Cluster {
         Self {
             namespace: "default".into(),
             image_user: None,
-            priority_classes: vec!["system-cluster-critical".into(), "system-node-critical".into()],
+            priority_classes: vec![
+                "system-cluster-critical".into(),
+                "system-node-critical".into(),
+            ],
             openshift_uid_start: None,
             local_queues: Vec::new(),
             existing: Vec::new(),
-            deadline: Duration::from_secs(150),
+            // MLTRAIN_BEHAVE_DEADLINE (seconds) shortens it while debugging a hang.
+            deadline: Duration::from_secs(
+                std::env::var("MLTRAIN_BEHAVE_DEADLINE")
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(150),
+            ),
             drain: Duration::from_secs(15),
         }
     }
@@ -120,7 +129,10 @@ impl Outcome {
             self.problems.join("\n  "),
             self.containers
                 .iter()
-                .map(|c| format!("  {}/{} exit {:?} restarts {}", c.pod, c.container, c.exit_code, c.restarts))
+                .map(|c| format!(
+                    "  {}/{} exit {:?} restarts {}",
+                    c.pod, c.container, c.exit_code, c.restarts
+                ))
                 .collect::<Vec<_>>()
                 .join("\n"),
             self.events.join(", "),
@@ -130,7 +142,20 @@ impl Outcome {
 
     /// Lines of all logs that contain `needle`.
     pub fn lines_with(&self, needle: &str) -> Vec<String> {
-        self.logs().lines().filter(|l| l.contains(needle)).map(String::from).collect()
+        self.logs()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(String::from)
+            .collect()
+    }
+
+    /// How often `needle` occurs in all logs. (mpirun forwards its ranks' output and may join two
+    /// ranks' lines into one, so occurrences, not lines, are what ranks printed.)
+    pub fn count(&self, needle: &str) -> usize {
+        self.containers
+            .iter()
+            .map(|c| c.log.matches(needle).count())
+            .sum()
     }
 }
 
@@ -191,11 +216,20 @@ pub fn run(cluster: &Cluster, objects: &[Value]) -> Outcome {
     }
     problems.extend(dns::unsupported(&st));
     let openshift = cluster.openshift_uid_start.is_some();
-    let mut kubelet = match kubelet::Kubelet::new(&root, cluster.image_user.clone(), openshift, ns) {
+    let mut kubelet = match kubelet::Kubelet::new(&root, cluster.image_user.clone(), openshift, ns)
+    {
         Ok(k) => k,
         Err(e) => {
-            problems.push(format!("cannot start the node: {e} (the suite needs root and iproute2)"));
-            return Outcome { workloads: Vec::new(), containers: Vec::new(), problems, events: st.events, seconds: 0.0 };
+            problems.push(format!(
+                "cannot start the node: {e} (the suite needs root and iproute2)"
+            ));
+            return Outcome {
+                workloads: Vec::new(),
+                containers: Vec::new(),
+                problems,
+                events: st.events,
+                seconds: 0.0,
+            };
         }
     };
     let adm = Admission {
@@ -213,7 +247,9 @@ pub fn run(cluster: &Cluster, objects: &[Value]) -> Outcome {
         job::reconcile(&mut st, &adm, ns, &mut problems);
         st.collect_garbage();
         kubelet.sync(&mut st);
-        let all_done = top.iter().all(|(k, n)| st.get(k, n).and_then(end_of).is_some());
+        let all_done = top
+            .iter()
+            .all(|(k, n)| st.get(k, n).and_then(end_of).is_some());
         if all_done {
             let at = *ended_at.get_or_insert_with(Instant::now);
             if !kubelet.any_running() {
@@ -236,7 +272,9 @@ pub fn run(cluster: &Cluster, objects: &[Value]) -> Outcome {
                 kubelet.running_pods()
             ));
             for (pod, secs) in kubelet.waiting() {
-                problems.push(format!("pod {pod} waited {secs:.0}s for its volumes' ConfigMaps and Secrets"));
+                problems.push(format!(
+                    "pod {pod} waited {secs:.0}s for its volumes' ConfigMaps and Secrets"
+                ));
             }
             problems.extend(kueue::stuck(&st, &cluster.local_queues));
             break;
@@ -245,6 +283,9 @@ pub fn run(cluster: &Cluster, objects: &[Value]) -> Outcome {
     }
     kubelet.shutdown();
     problems.append(&mut kubelet.problems);
+    // Controllers retry each tick: say each problem once.
+    let mut seen = std::collections::BTreeSet::new();
+    problems.retain(|p| seen.insert(p.clone()));
     let workloads = top
         .iter()
         .map(|(k, n)| {

@@ -42,7 +42,11 @@ impl Network {
     /// leftovers of a killed run never collide.
     pub fn new() -> Result<Self, String> {
         static N: AtomicU32 = AtomicU32::new(0);
-        let tag = format!("mlt{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let tag = format!(
+            "mlt{}x{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
         let bridge_ns = format!("{tag}-br");
         ip(&["netns", "add", &bridge_ns])?;
         let net = Self {
@@ -83,10 +87,26 @@ impl Network {
             "netns",
             &netns,
         ])?;
-        ip(&["-n", &self.bridge_ns, "link", "set", &host_end, "master", "br0"])?;
+        ip(&[
+            "-n",
+            &self.bridge_ns,
+            "link",
+            "set",
+            &host_end,
+            "master",
+            "br0",
+        ])?;
         ip(&["-n", &self.bridge_ns, "link", "set", &host_end, "up"])?;
         let addr = format!("10.244.{}.{}", n / 250, n % 250 + 2);
-        ip(&["-n", &netns, "addr", "add", &format!("{addr}/16"), "dev", "eth0"])?;
+        ip(&[
+            "-n",
+            &netns,
+            "addr",
+            "add",
+            &format!("{addr}/16"),
+            "dev",
+            "eth0",
+        ])?;
         ip(&["-n", &netns, "link", "set", "eth0", "up"])?;
         ip(&["-n", &netns, "link", "set", "lo", "up"])?;
         Ok(PodNet { netns, ip: addr })

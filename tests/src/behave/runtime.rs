@@ -68,7 +68,10 @@ pub fn identity(pod: &Value, c: &Value, user: &ImageUser) -> Result<Identity, St
         .or_else(|| pod["spec"]["securityContext"]["runAsNonRoot"].as_bool())
         .unwrap_or(false);
     if non_root && uid == 0 {
-        return Err("container has runAsNonRoot and image will run as root (CreateContainerConfigError)".into());
+        return Err(
+            "container has runAsNonRoot and image will run as root (CreateContainerConfigError)"
+                .into(),
+        );
     }
     let named = match user {
         ImageUser::Named {
@@ -181,7 +184,10 @@ pub fn script(s: &Spec) -> Result<String, String> {
     let _ = writeln!(w, "mount --rbind /dev {r}/dev");
     // The runtime's default /dev/shm (64 MiB), unless a volume is mounted there.
     let _ = writeln!(w, "mount -t tmpfs -o size=64m,mode=1777 shm {r}/dev/shm");
-    for (file, target) in [(s.hosts_file, "/etc/hosts"), (s.resolv_file, "/etc/resolv.conf")] {
+    for (file, target) in [
+        (s.hosts_file, "/etc/hosts"),
+        (s.resolv_file, "/etc/resolv.conf"),
+    ] {
         let _ = writeln!(
             w,
             "mount --bind {} {r}{target}",
@@ -246,7 +252,11 @@ pub fn script(s: &Spec) -> Result<String, String> {
     } else {
         format!(
             "--groups={}",
-            s.id.groups.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+            s.id.groups
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
         )
     };
     let nnp = if sc["allowPrivilegeEscalation"] == false {
@@ -277,7 +287,9 @@ pub fn start(netns: &str, script_path: &Path, log: &Path) -> Result<Child, Strin
     let out = std::fs::File::create(log).map_err(|e| e.to_string())?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
     Command::new("ip")
-        .args(["netns", "exec", netns, "unshare", "--mount", "--uts", "--ipc", "--pid"])
+        .args([
+            "netns", "exec", netns, "unshare", "--mount", "--uts", "--ipc", "--pid",
+        ])
         .args(["--fork", "--kill-child", "/bin/bash"])
         .arg(script_path)
         .stdin(Stdio::null())

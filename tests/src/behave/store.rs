@@ -95,7 +95,10 @@ impl Store {
 
     /// Names of every object of a kind.
     pub fn names(&self, kind: &str) -> Vec<String> {
-        self.list(kind).iter().map(|o| name(o).to_string()).collect()
+        self.list(kind)
+            .iter()
+            .map(|o| name(o).to_string())
+            .collect()
     }
 
     /// Objects of `kind` controlled by the object with uid `owner`.
@@ -126,12 +129,14 @@ impl Store {
                 .objects
                 .iter()
                 .filter(|(_, o)| {
-                    o["metadata"]["ownerReferences"].as_array().is_some_and(|refs| {
-                        !refs.is_empty()
-                            && refs
-                                .iter()
-                                .all(|r| !live.contains(r["uid"].as_str().unwrap_or("")))
-                    })
+                    o["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|refs| {
+                            !refs.is_empty()
+                                && refs
+                                    .iter()
+                                    .all(|r| !live.contains(r["uid"].as_str().unwrap_or("")))
+                        })
                 })
                 .map(|(k, _)| k.clone())
                 .collect();

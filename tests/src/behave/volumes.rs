@@ -63,7 +63,9 @@ pub fn setup(
     pod_dir: &Path,
     claims_dir: &Path,
 ) -> Result<Vec<Volume>, String> {
-    let fs_group = pod["spec"]["securityContext"]["fsGroup"].as_u64().map(|g| g as u32);
+    let fs_group = pod["spec"]["securityContext"]["fsGroup"]
+        .as_u64()
+        .map(|g| g as u32);
     let mut out = Vec::new();
     for v in pod["spec"]["volumes"].as_array().into_iter().flatten() {
         let name = v["name"].as_str().unwrap_or("").to_string();
@@ -80,7 +82,12 @@ pub fn setup(
             mkdir(&dir, 0o755)?;
             let obj = r[key].as_str().unwrap_or("");
             let keys = object_keys(store, kind, obj).unwrap_or_default();
-            write_keys(&dir, &keys, r, r["defaultMode"].as_u64().unwrap_or(0o644) as u32)?;
+            write_keys(
+                &dir,
+                &keys,
+                r,
+                r["defaultMode"].as_u64().unwrap_or(0o644) as u32,
+            )?;
             (dir, true)
         } else if v["projected"].is_object() {
             mkdir(&dir, 0o755)?;
@@ -114,7 +121,9 @@ pub fn setup(
             mkdir(&dir, 0o755)?;
             (dir, false)
         } else {
-            return Err(format!("volume {name}: type not modelled by the harness: {v}"));
+            return Err(format!(
+                "volume {name}: type not modelled by the harness: {v}"
+            ));
         };
         if let Some(g) = fs_group {
             set_ownership(&path, g, read_only)?;
@@ -155,8 +164,16 @@ fn write_keys(
                 let content = keys.get(key).ok_or_else(|| {
                     format!("item key {key:?} not found (the kubelet fails the mount)")
                 })?;
-                let mode = it["mode"].as_u64().map(|m| m as u32).unwrap_or(default_mode);
-                write_file(dir, it["path"].as_str().unwrap_or(key), content.as_bytes(), mode)?;
+                let mode = it["mode"]
+                    .as_u64()
+                    .map(|m| m as u32)
+                    .unwrap_or(default_mode);
+                write_file(
+                    dir,
+                    it["path"].as_str().unwrap_or(key),
+                    content.as_bytes(),
+                    mode,
+                )?;
             }
         }
         None => {
@@ -185,7 +202,11 @@ fn downward(dir: &Path, pod: &Value, ip: &str, d: &Value, mode: u32) -> Result<(
                     .unwrap_or_default()
             }
             Some(f) => env::field_ref(pod, ip, f)?,
-            None => return Err(format!("downwardAPI item {path}: only fieldRef is modelled")),
+            None => {
+                return Err(format!(
+                    "downwardAPI item {path}: only fieldRef is modelled"
+                ));
+            }
         };
         let mode = it["mode"].as_u64().map(|m| m as u32).unwrap_or(mode);
         write_file(dir, path, value.as_bytes(), mode)?;

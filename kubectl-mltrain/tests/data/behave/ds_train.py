@@ -7,7 +7,8 @@ import deepspeed
 import torch
 import torch.distributed as dist
 
-rank_env = os.environ.get("RANK", "0")
+# Under mpirun (OpenMPI runner, MPIJob) ranks know their rank from MPI until DeepSpeed initialises.
+rank_env = os.environ.get("RANK") or os.environ.get("OMPI_COMM_WORLD_RANK", "0")
 if os.environ.get("FAIL_RANK") == rank_env:
     print(f"rank {rank_env} fails on purpose", flush=True)
     sys.exit(3)

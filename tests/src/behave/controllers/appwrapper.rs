@@ -40,7 +40,11 @@ fn duration(aw: &Value, key: &str, default: Duration) -> Duration {
             '0'..='9' | '.' => num.push(ch),
             'h' | 'm' | 's' => {
                 let n: f64 = num.parse().unwrap_or(0.0);
-                total += n * match ch { 'h' => 3600.0, 'm' => 60.0, _ => 1.0 };
+                total += n * match ch {
+                    'h' => 3600.0,
+                    'm' => 60.0,
+                    _ => 1.0,
+                };
                 num.clear();
             }
             _ => {}
@@ -53,7 +57,13 @@ fn duration(aw: &Value, key: &str, default: Duration) -> Duration {
 #[derive(Default)]
 pub struct Timers(std::collections::BTreeMap<String, Instant>);
 
-pub fn reconcile(store: &mut Store, _adm: &Admission, ns: &str, timers: &mut Timers, problems: &mut Vec<String>) {
+pub fn reconcile(
+    store: &mut Store,
+    _adm: &Admission,
+    ns: &str,
+    timers: &mut Timers,
+    problems: &mut Vec<String>,
+) {
     for name in store.names("AppWrapper") {
         let aw = store.get("AppWrapper", &name).cloned().expect("aw");
         if finished(&aw).is_some() || aw["spec"]["suspend"] == true {
@@ -79,7 +89,8 @@ pub fn reconcile(store: &mut Store, _adm: &Admission, ns: &str, timers: &mut Tim
             let pause = duration(&aw, "retryPausePeriodDuration", Duration::from_secs(90));
             if timers.0.get(&name).is_some_and(|t| t.elapsed() >= pause) && live.is_empty() {
                 timers.0.remove(&name);
-                store.get_mut("AppWrapper", &name).expect("aw")["status"]["phase"] = Value::from("Resuming");
+                store.get_mut("AppWrapper", &name).expect("aw")["status"]["phase"] =
+                    Value::from("Resuming");
             }
             continue;
         }
@@ -93,7 +104,8 @@ pub fn reconcile(store: &mut Store, _adm: &Admission, ns: &str, timers: &mut Tim
                     problems.push(format!("AppWrapper {name}: {e}"));
                 }
             }
-            store.get_mut("AppWrapper", &name).expect("aw")["status"]["phase"] = Value::from("Running");
+            store.get_mut("AppWrapper", &name).expect("aw")["status"]["phase"] =
+                Value::from("Running");
             continue;
         }
         let _ = uid;
@@ -105,7 +117,8 @@ pub fn reconcile(store: &mut Store, _adm: &Admission, ns: &str, timers: &mut Tim
             })
             .collect();
         if !outcome.is_empty() && outcome.iter().all(|o| *o == Some(true)) {
-            store.get_mut("AppWrapper", &name).expect("aw")["status"]["phase"] = Value::from("Succeeded");
+            store.get_mut("AppWrapper", &name).expect("aw")["status"]["phase"] =
+                Value::from("Succeeded");
         } else if outcome.contains(&Some(false)) {
             let grace = duration(&aw, "failureGracePeriodDuration", Duration::from_secs(60));
             let since = *timers.0.entry(name.clone()).or_insert_with(Instant::now);

@@ -50,13 +50,26 @@ fn exit_codes(pod: &Value) -> Vec<i64> {
 
 /// What a `podFailurePolicy` says about a failed pod: Some("FailJob"|"Ignore"|"Count").
 fn policy_action(job: &Value, pod: &Value) -> &'static str {
-    for rule in job["spec"]["podFailurePolicy"]["rules"].as_array().into_iter().flatten() {
+    for rule in job["spec"]["podFailurePolicy"]["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let on = &rule["onExitCodes"];
         if on.is_object() {
-            let values: Vec<i64> = on["values"].as_array().into_iter().flatten().filter_map(Value::as_i64).collect();
+            let values: Vec<i64> = on["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_i64)
+                .collect();
             let hit = exit_codes(pod).iter().any(|c| {
                 let inside = values.contains(c);
-                if on["operator"] == "NotIn" { !inside } else { inside }
+                if on["operator"] == "NotIn" {
+                    !inside
+                } else {
+                    inside
+                }
             });
             if hit {
                 return match rule["action"].as_str() {
@@ -97,7 +110,11 @@ pub fn reconcile(store: &mut Store, adm: &Admission, ns: &str, problems: &mut Ve
             }
         }
         if fail_now || failures > backoff {
-            let reason = if fail_now { "PodFailurePolicy" } else { "BackoffLimitExceeded" };
+            let reason = if fail_now {
+                "PodFailurePolicy"
+            } else {
+                "BackoffLimitExceeded"
+            };
             for p in pods.iter().filter(|p| !ended(p)) {
                 store.delete("Pod", store::name(p));
             }

@@ -13,7 +13,9 @@
 //! - a failed child Job restarts the whole set while `failurePolicy.maxRestarts` allows
 //!   (delete every Job, recreate with `restart-attempt` + 1), else the JobSet fails and its active
 //!   Jobs are deleted;
-//! - Completed when every Job of every replicated job completed (`successPolicy` operator All, the default).
+//! - Completed per `successPolicy` (`executeSuccessPolicy`): operator All (the default) when every Job
+//!   of the targeted replicated jobs (all, when none are named) completed, Any when one did; a finished
+//!   JobSet deletes its remaining active Jobs (`deleteJobs(ownedJobs.active)`);
 //! - a suspended JobSet creates no Jobs.
 
 use serde_json::{Value, json};
@@ -38,16 +40,30 @@ pub fn finished(js: &Value) -> Option<bool> {
 pub fn reconcile(store: &mut Store, _adm: &Admission, ns: &str, problems: &mut Vec<String>) {
     for name in store.names("JobSet") {
         let js = store.get("JobSet", &name).cloned().expect("jobset");
-        if finished(&js).is_some() || js["spec"]["suspend"] == true {
+        let uid = store::uid(&js).to_string();
+        if finished(&js).is_some() {
+            let active: Vec<String> = store
+                .owned("Job", &uid)
+                .into_iter()
+                .filter(|j| job::finished(j).is_none())
+                .map(|j| store::name(j).to_string())
+                .collect();
+            for j in active {
+                store.delete("Job", &j);
+            }
             continue;
         }
-        let uid = store::uid(&js).to_string();
+        if js["spec"]["suspend"] == true {
+            continue;
+        }
         let attempt = js["status"]["restarts"].as_u64().unwrap_or(0);
         let subdomain = js["spec"]["network"]["subdomain"]
             .as_str()
             .unwrap_or(&name)
             .to_string();
-        let dns = js["spec"]["network"]["enableDNSHostnames"].as_bool().unwrap_or(true);
+        let dns = js["spec"]["network"]["enableDNSHostnames"]
+            .as_bool()
+            .unwrap_or(true);
         if dns && store.get("Service", &subdomain).is_none() {
             let svc = json!({
                 "apiVersion": "v1", "kind": "Service",
@@ -59,11 +75,19 @@ pub fn reconcile(store: &mut Store, _adm: &Admission, ns: &str, problems: &mut V
                 problems.push(format!("JobSet {name}: {e}"));
             }
         }
-        let rjobs = js["spec"]["replicatedJobs"].as_array().cloned().unwrap_or_default();
-        let global: u64 = rjobs.iter().map(|r| r["replicas"].as_u64().unwrap_or(1)).sum();
+        let rjobs = js["spec"]["replicatedJobs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let global: u64 = rjobs
+            .iter()
+            .map(|r| r["replicas"].as_u64().unwrap_or(1))
+            .sum();
         let children: Vec<Value> = store.owned("Job", &uid).into_iter().cloned().collect();
         if children.iter().any(|j| job::finished(j) == Some(false)) {
-            let max = js["spec"]["failurePolicy"]["maxRestarts"].as_u64().unwrap_or(0);
+            let max = js["spec"]["failurePolicy"]["maxRestarts"]
+                .as_u64()
+                .unwrap_or(0);
             for j in &children {
                 store.delete("Job", store::name(j));
             }
@@ -75,17 +99,31 @@ pub fn reconcile(store: &mut Store, _adm: &Admission, ns: &str, problems: &mut V
             }
             continue;
         }
-        let mut all_done = !rjobs.is_empty();
+        let targets: Vec<String> = js["spec"]["successPolicy"]["targetReplicatedJobs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect();
+        let any = js["spec"]["successPolicy"]["operator"] == "Any";
+        let (mut all_done, mut one_done) = (true, false);
         let mut global_index = 0u64;
         for r in &rjobs {
             let rname = r["name"].as_str().unwrap_or("");
             let replicas = r["replicas"].as_u64().unwrap_or(1);
             for i in 0..replicas {
                 let jname = format!("{name}-{rname}-{i}");
+                let targeted = targets.is_empty() || targets.iter().any(|t| t == rname);
                 match store.get("Job", &jname) {
-                    Some(j) => all_done &= job::finished(j) == Some(true),
+                    Some(j) => {
+                        let done = job::finished(j) == Some(true);
+                        if targeted {
+                            all_done &= done;
+                            one_done |= done;
+                        }
+                    }
                     None => {
-                        all_done = false;
+                        all_done &= !targeted;
                         let mut j = r["template"].clone();
                         let mut meta = j["metadata"].clone();
                         if !meta.is_object() {
@@ -112,7 +150,8 @@ pub fn reconcile(store: &mut Store, _adm: &Admission, ns: &str, problems: &mut V
                         meta["name"] = Value::from(jname.clone());
                         meta["ownerReferences"] = json!([store::controller_ref(&js)]);
                         if dns {
-                            j["spec"]["template"]["spec"]["subdomain"] = Value::from(subdomain.clone());
+                            j["spec"]["template"]["spec"]["subdomain"] =
+                                Value::from(subdomain.clone());
                         }
                         let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": j["spec"]});
                         if let Err(e) = store.create(job, ns) {
@@ -123,8 +162,12 @@ pub fn reconcile(store: &mut Store, _adm: &Admission, ns: &str, problems: &mut V
                 global_index += 1;
             }
         }
-        if all_done {
-            set_condition(store.get_mut("JobSet", &name).expect("jobset"), "Completed", "AllJobsCompleted");
+        if (any && one_done) || (!any && all_done && !rjobs.is_empty()) {
+            set_condition(
+                store.get_mut("JobSet", &name).expect("jobset"),
+                "Completed",
+                "AllJobsCompleted",
+            );
         }
     }
 }

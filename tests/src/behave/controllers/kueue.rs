@@ -28,7 +28,10 @@ pub fn reconcile(store: &mut Store, local_queues: &[String]) {
                 continue;
             };
             // Objects made by another workload's controller are admitted through their owner.
-            if o["metadata"]["ownerReferences"].as_array().is_some_and(|r| !r.is_empty()) {
+            if o["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+            {
                 continue;
             }
             if !local_queues.contains(&queue) {
@@ -62,10 +65,12 @@ pub fn stuck(store: &Store, local_queues: &[String]) -> Vec<String> {
             }
             let name = store::name(o);
             match store::label(o, QUEUE) {
-                None => out.push(format!("{kind} {name} is suspended without the {QUEUE} label: Kueue never admits it")),
-                Some(q) if !local_queues.iter().any(|l| l == q) => {
-                    out.push(format!("{kind} {name} names LocalQueue {q:?}, which does not exist"))
-                }
+                None => out.push(format!(
+                    "{kind} {name} is suspended without the {QUEUE} label: Kueue never admits it"
+                )),
+                Some(q) if !local_queues.iter().any(|l| l == q) => out.push(format!(
+                    "{kind} {name} names LocalQueue {q:?}, which does not exist"
+                )),
                 Some(_) => {}
             }
         }

@@ -25,7 +25,10 @@ pub struct Admission {
 
 /// Set a terminal or informational condition (`type` with status True).
 pub fn set_condition(o: &mut Value, kind: &str, reason: &str) {
-    let conds = o["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    let conds = o["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if conds.iter().any(|c| c["type"] == kind) {
         return;
     }
@@ -89,7 +92,9 @@ pub fn create_pod(
     if let Some(class) = pod["spec"]["priorityClassName"].as_str()
         && !adm.priority_classes.iter().any(|c| c == class)
     {
-        return Err(format!("pods is forbidden: no PriorityClass with name {class} was found"));
+        return Err(format!(
+            "pods is forbidden: no PriorityClass with name {class} was found"
+        ));
     }
     if let Some(start) = adm.openshift_uid_start {
         openshift_scc(&mut pod, start)?;

@@ -13,6 +13,9 @@
 //!   `OMPI_MCA_orte_default_hostfile=/etc/mpi/hostfile`, `OMPI_MCA_plm_rsh_args=-o ConnectionAttempts=10`,
 //!   `OMPI_MCA_orte_set_default_slots=<slots>`, `K_MPI_JOB_ROLE=launcher` (workers: `worker`);
 //!   created at once (`launcherCreationPolicy: AtStartup`, the default);
+//! - each pod's `restartPolicy` is its replica's (`setRestartPolicy`: ExitCode becomes Never; the
+//!   launcher defaults to OnFailure, workers to Never); the launcher Job's `backoffLimit` is
+//!   `runPolicy.backoffLimit`, else Kubernetes' default;
 //! - Succeeded/Failed with the launcher Job; then workers are deleted per `runPolicy.cleanPodPolicy`
 //!   (default None: they stay).
 
@@ -39,12 +42,17 @@ fn keypair(dir: &std::path::Path) -> Result<(String, String), String> {
     let _ = std::fs::remove_file(&key);
     let _ = std::fs::remove_file(key.with_extension("pub"));
     let out = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ecdsa", "-b", "521", "-m", "PEM", "-N", "", "-f"])
+        .args([
+            "-q", "-t", "ecdsa", "-b", "521", "-m", "PEM", "-N", "", "-f",
+        ])
         .arg(&key)
         .output()
         .map_err(|e| format!("ssh-keygen: {e}"))?;
     if !out.status.success() {
-        return Err(format!("ssh-keygen: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "ssh-keygen: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     let private = std::fs::read_to_string(&key).map_err(|e| e.to_string())?;
     let public = std::fs::read_to_string(key.with_extension("pub")).map_err(|e| e.to_string())?;
@@ -52,7 +60,9 @@ fn keypair(dir: &std::path::Path) -> Result<(String, String), String> {
 }
 
 fn ssh_volume(t: &mut Value, job: &Value, name: &str) {
-    let path = job["spec"]["sshAuthMountPath"].as_str().unwrap_or("/root/.ssh");
+    let path = job["spec"]["sshAuthMountPath"]
+        .as_str()
+        .unwrap_or("/root/.ssh");
     let mut secret = json!({"secretName": format!("{name}-ssh"), "items": [
         {"key": "ssh-privatekey", "path": "id_rsa"},
         {"key": "ssh-publickey", "path": "id_rsa.pub"},
@@ -60,9 +70,23 @@ fn ssh_volume(t: &mut Value, job: &Value, name: &str) {
     if path == "/root/.ssh" {
         secret["defaultMode"] = Value::from(0o600);
     }
-    push(&mut t["spec"]["volumes"], json!({"name": "ssh-auth", "secret": secret}));
+    push(
+        &mut t["spec"]["volumes"],
+        json!({"name": "ssh-auth", "secret": secret}),
+    );
     if let Some(c) = t["spec"]["containers"].get_mut(0) {
-        push(&mut c["volumeMounts"], json!({"name": "ssh-auth", "mountPath": path}));
+        push(
+            &mut c["volumeMounts"],
+            json!({"name": "ssh-auth", "mountPath": path}),
+        );
+    }
+}
+
+fn restart_policy(replica: &Value, default: &'static str) -> String {
+    match replica["restartPolicy"].as_str() {
+        Some("ExitCode") => "Never".into(),
+        Some(p) => p.into(),
+        None => default.into(),
     }
 }
 
@@ -93,7 +117,9 @@ pub fn reconcile(
         let uid = store::uid(&job).to_string();
         let pods: Vec<Value> = store.owned("Pod", &uid).into_iter().cloned().collect();
         if finished(&job).is_some() {
-            let policy = job["spec"]["runPolicy"]["cleanPodPolicy"].as_str().unwrap_or("None");
+            let policy = job["spec"]["runPolicy"]["cleanPodPolicy"]
+                .as_str()
+                .unwrap_or("None");
             for p in &pods {
                 if policy == "All" || (policy == "Running" && !ended(p)) {
                     store.delete("Pod", store::name(p));
@@ -105,7 +131,9 @@ pub fn reconcile(
             continue;
         }
         let slots = job["spec"]["slotsPerWorker"].as_u64().unwrap_or(1);
-        let workers = job["spec"]["mpiReplicaSpecs"]["Worker"]["replicas"].as_u64().unwrap_or(0);
+        let workers = job["spec"]["mpiReplicaSpecs"]["Worker"]["replicas"]
+            .as_u64()
+            .unwrap_or(0);
         let owner = json!([store::controller_ref(&job)]);
         let created = |store: &mut Store, problems: &mut Vec<String>, o: Value| {
             if let Err(e) = store.create(o, ns) {
@@ -113,10 +141,14 @@ pub fn reconcile(
             }
         };
         if store.get("Service", &name).is_none() {
-            created(store, problems, json!({"apiVersion": "v1", "kind": "Service",
+            created(
+                store,
+                problems,
+                json!({"apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": name, "ownerReferences": owner},
                 "spec": {"clusterIP": "None",
-                         "selector": {format!("{L}job-name"): name, format!("{L}operator-name"): "mpi-operator"}}}));
+                         "selector": {format!("{L}job-name"): name, format!("{L}operator-name"): "mpi-operator"}}}),
+            );
         }
         if store.get("ConfigMap", &format!("{name}-config")).is_none() {
             let hostfile: String = (0..workers)
@@ -125,16 +157,24 @@ pub fn reconcile(
             let discover: String = std::iter::once("#!/bin/sh\n".to_string())
                 .chain((0..workers).map(|i| format!("echo {name}-worker-{i}.{name}.{ns}.svc\n")))
                 .collect();
-            created(store, problems, json!({"apiVersion": "v1", "kind": "ConfigMap",
+            created(
+                store,
+                problems,
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": format!("{name}-config"), "ownerReferences": owner},
-                "data": {"hostfile": hostfile, "discover_hosts.sh": discover}}));
+                "data": {"hostfile": hostfile, "discover_hosts.sh": discover}}),
+            );
         }
         if store.get("Secret", &format!("{name}-ssh")).is_none() {
             match keypair(scratch) {
-                Ok((private, public)) => created(store, problems, json!({"apiVersion": "v1", "kind": "Secret",
+                Ok((private, public)) => created(
+                    store,
+                    problems,
+                    json!({"apiVersion": "v1", "kind": "Secret",
                     "type": "kubernetes.io/ssh-auth",
                     "metadata": {"name": format!("{name}-ssh"), "ownerReferences": owner},
-                    "stringData": {"ssh-privatekey": private, "ssh-publickey": public}})),
+                    "stringData": {"ssh-privatekey": private, "ssh-publickey": public}}),
+                ),
                 Err(e) => problems.push(e),
             }
         }
@@ -150,6 +190,7 @@ pub fn reconcile(
                 continue;
             }
             let mut t = wspec["template"].clone();
+            t["spec"]["restartPolicy"] = Value::from(restart_policy(wspec, "Never"));
             role_labels(&mut t, "worker");
             t["metadata"]["labels"][format!("{L}replica-index")] = Value::from(i.to_string());
             t["spec"]["hostname"] = Value::from(pname.clone());
@@ -169,26 +210,39 @@ pub fn reconcile(
         let lname = format!("{name}-launcher");
         match store.get("Job", &lname).cloned() {
             None => {
-                let mut t = job["spec"]["mpiReplicaSpecs"]["Launcher"]["template"].clone();
+                let lspec = &job["spec"]["mpiReplicaSpecs"]["Launcher"];
+                let mut t = lspec["template"].clone();
+                t["spec"]["restartPolicy"] = Value::from(restart_policy(lspec, "OnFailure"));
                 role_labels(&mut t, "launcher");
                 t["spec"]["hostname"] = Value::from(lname.clone());
                 t["spec"]["subdomain"] = Value::from(name.clone());
                 ssh_volume(&mut t, &job, &name);
-                push(&mut t["spec"]["volumes"], json!({"name": "mpi-job-config", "configMap": {
+                push(
+                    &mut t["spec"]["volumes"],
+                    json!({"name": "mpi-job-config", "configMap": {
                     "name": format!("{name}-config"),
                     "items": [{"key": "hostfile", "path": "hostfile", "mode": 0o444},
-                              {"key": "discover_hosts.sh", "path": "discover_hosts.sh", "mode": 0o555}]}}));
+                              {"key": "discover_hosts.sh", "path": "discover_hosts.sh", "mode": 0o555}]}}),
+                );
                 if let Some(c) = t["spec"]["containers"].get_mut(0) {
-                    push(&mut c["volumeMounts"], json!({"name": "mpi-job-config", "mountPath": "/etc/mpi"}));
+                    push(
+                        &mut c["volumeMounts"],
+                        json!({"name": "mpi-job-config", "mountPath": "/etc/mpi"}),
+                    );
                 }
-                env(&mut t, &[
-                    ("OMPI_MCA_orte_keep_fqdn_hostnames", "true".into()),
-                    ("OMPI_MCA_orte_default_hostfile", "/etc/mpi/hostfile".into()),
-                    ("OMPI_MCA_plm_rsh_args", "-o ConnectionAttempts=10".into()),
-                    ("OMPI_MCA_orte_set_default_slots", slots.to_string()),
-                    ("K_MPI_JOB_ROLE", "launcher".into()),
-                ]);
-                let backoff = job["spec"]["runPolicy"]["backoffLimit"].as_u64().unwrap_or(6);
+                env(
+                    &mut t,
+                    &[
+                        ("OMPI_MCA_orte_keep_fqdn_hostnames", "true".into()),
+                        ("OMPI_MCA_orte_default_hostfile", "/etc/mpi/hostfile".into()),
+                        ("OMPI_MCA_plm_rsh_args", "-o ConnectionAttempts=10".into()),
+                        ("OMPI_MCA_orte_set_default_slots", slots.to_string()),
+                        ("K_MPI_JOB_ROLE", "launcher".into()),
+                    ],
+                );
+                let backoff = job["spec"]["runPolicy"]["backoffLimit"]
+                    .as_u64()
+                    .unwrap_or(6);
                 let lj = json!({"apiVersion": "batch/v1", "kind": "Job",
                     "metadata": {"name": lname, "ownerReferences": owner},
                     "spec": {"backoffLimit": backoff, "template": t}});
@@ -196,7 +250,8 @@ pub fn reconcile(
             }
             Some(lj) => {
                 let worker_failed = pods.iter().any(|p| {
-                    store::label(p, &format!("{L}job-role")) == Some("worker") && phase(p) == "Failed"
+                    store::label(p, &format!("{L}job-role")) == Some("worker")
+                        && phase(p) == "Failed"
                 });
                 let j = store.get_mut("MPIJob", &name).expect("job");
                 match job::finished(&lj) {

@@ -65,8 +65,14 @@ pub fn reconcile(store: &mut Store, adm: &Admission, ns: &str, problems: &mut Ve
         if job["spec"]["runPolicy"]["suspend"] == true {
             continue;
         }
-        let specs = job["spec"]["pytorchReplicaSpecs"].as_object().cloned().unwrap_or_default();
-        let replicas: u64 = specs.values().map(|s| s["replicas"].as_u64().unwrap_or(1)).sum();
+        let specs = job["spec"]["pytorchReplicaSpecs"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let replicas: u64 = specs
+            .values()
+            .map(|s| s["replicas"].as_u64().unwrap_or(1))
+            .sum();
         let (np, np_text) = nproc(&job);
         let port = master_port(&job);
         let master_addr = format!("{name}-master-0");
@@ -129,8 +135,11 @@ pub fn reconcile(store: &mut Store, adm: &Admission, ns: &str, problems: &mut Ve
                     .filter(|p| p["name"] == "pytorchjob-port")
                     .map(|p| json!({"name": p["name"], "port": p["containerPort"]}))
                     .collect();
-                let sel: serde_json::Map<String, Value> =
-                    labels.iter().take(4).map(|(k, v)| (k.clone(), Value::from(v.clone()))).collect();
+                let sel: serde_json::Map<String, Value> = labels
+                    .iter()
+                    .take(4)
+                    .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+                    .collect();
                 let svc = json!({"apiVersion": "v1", "kind": "Service",
                     "metadata": {"name": pname, "ownerReferences": [store::controller_ref(&job)]},
                     "spec": {"clusterIP": "None", "selector": sel, "ports": ports}});
@@ -142,10 +151,10 @@ pub fn reconcile(store: &mut Store, adm: &Admission, ns: &str, problems: &mut Ve
         let j = store.get_mut("PyTorchJob", &name).expect("job");
         if failed {
             set_condition(j, "Failed", "ReplicaFailed");
-        } else if pods
-            .iter()
-            .any(|p| store::label(p, &format!("{L}replica-type")) == Some("master") && phase(p) == "Succeeded")
-        {
+        } else if pods.iter().any(|p| {
+            store::label(p, &format!("{L}replica-type")) == Some("master")
+                && phase(p) == "Succeeded"
+        }) {
             set_condition(j, "Succeeded", "MasterSucceeded");
         }
     }
@@ -153,7 +162,9 @@ pub fn reconcile(store: &mut Store, adm: &Admission, ns: &str, problems: &mut Ve
 
 /// `cleanPodPolicy` once the job has finished.
 fn clean(store: &mut Store, job: &Value, pods: &[Value]) {
-    let policy = job["spec"]["runPolicy"]["cleanPodPolicy"].as_str().unwrap_or("None");
+    let policy = job["spec"]["runPolicy"]["cleanPodPolicy"]
+        .as_str()
+        .unwrap_or("None");
     for p in pods {
         let delete = match policy {
             "All" => true,
