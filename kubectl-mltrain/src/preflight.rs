@@ -35,6 +35,8 @@ pub enum Need {
         group_version: String,
         resource: String,
         kind: String,
+        /// A JobSet the plugin made so Kueue admits a multi-part layout whole (`--queue`).
+        grouped: bool,
     },
     PriorityClass(String),
     LocalQueue(String),
@@ -127,6 +129,7 @@ impl Need {
             Need::Api {
                 group_version,
                 kind,
+                grouped,
                 ..
             } => {
                 let install = match kind.as_str() {
@@ -146,8 +149,8 @@ impl Need {
                 let instead = match kind.as_str() {
                     "LocalQueue" => "drop --queue",
                     // With --queue, DeepSpeed over SSH runs as one JobSet (render::group).
-                    "JobSet" => {
-                        "use --backend job (for DeepSpeed over SSH, --queue needs JobSet: Kueue admits its workers and launcher together only as one JobSet)"
+                    _ if *grouped => {
+                        "drop --queue (with a queue, DeepSpeed over SSH runs as one JobSet: Kueue admits its workers and launcher together only that way)"
                     }
                     _ => "use --backend job, which needs nothing installed",
                 };
@@ -214,10 +217,14 @@ pub fn needs(objects: &[Value]) -> BTreeSet<Need> {
             o["kind"].as_str().unwrap_or(""),
         );
         if let Some((group_version, resource)) = crd_api(av, kind) {
+            let grouped = o["spec"]["replicatedJobs"]
+                .as_array()
+                .is_some_and(|r| r.len() > 1);
             out.insert(Need::Api {
                 group_version,
                 resource,
                 kind: kind.to_string(),
+                grouped,
             });
         }
     };
@@ -232,6 +239,7 @@ pub fn needs(objects: &[Value]) -> BTreeSet<Need> {
                 group_version: KUEUE_VERSION.into(),
                 resource: "localqueues".into(),
                 kind: "LocalQueue".into(),
+                grouped: false,
             });
             out.insert(Need::LocalQueue(q.to_string()));
         }

@@ -49,6 +49,11 @@ pub fn job_from_args(
     let mut errors: Vec<String> = Vec::new();
     let mut push = |e: UsageError| errors.push(e.to_string());
     let from_file = base.is_some();
+    // What the settings file gets wrong on its own (before any flag), reported under its keys.
+    let file_errors = base
+        .as_ref()
+        .and_then(|b| b.validate().err())
+        .unwrap_or_default();
     let mut job = base.unwrap_or_else(|| {
         TrainingJob::new(
             a.name.clone().unwrap_or_else(|| default_name(framework)),
@@ -295,7 +300,10 @@ pub fn job_from_args(
     }
 
     if let Err(model_errors) = job.validate() {
-        errors.extend(model_errors.iter().map(ToString::to_string));
+        errors.extend(model_errors.iter().map(|e| match &a.settings {
+            Some(path) if file_errors.contains(e) => crate::settings::describe(path, e),
+            _ => e.to_string(),
+        }));
     }
     if errors.is_empty() {
         Ok(job)

@@ -155,11 +155,56 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
     Ok(Some(Option::deserialize(d)?))
 }
 
+/// An error about the settings file, naming it as the user wrote it: `settings.yaml: jobName: ...`.
 fn bad(path: &Path, message: String) -> CommandError {
-    CommandError::Usage(vec![format!(
-        "-f {:?}: {message}",
-        path.display().to_string()
-    )])
+    CommandError::Usage(vec![format!("{}: {message}", path.display())])
+}
+
+/// The settings key a job field (as [`mltrain_shared::model::ModelError`] names it, by its flag)
+/// comes from, so a problem in the file is reported under the key the user wrote.
+pub fn key_for(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "NAME" => "jobName",
+        "--namespace" => "namespace",
+        "--queue" => "queueName",
+        "--priority" => "priority",
+        "--label" => "customLabels",
+        "--image" => "containerImage",
+        "--image-pull-secret" => "imagePullSecrets",
+        "--image-pull-policy" => "imagePullPolicy",
+        "--world-size" => "numPods",
+        "--cpus" => "numCpusPerPod",
+        "--gpus" => "numGpusPerPod",
+        "--memory" => "totalMemoryPerPod",
+        "--cpu-limit" => "limitCpusPerPod",
+        "--gpu-limit" => "limitGpusPerPod",
+        "--memory-limit" => "limitMemoryPerPod",
+        "--env" => "environmentVariables",
+        "--env-from-secret" | "--env-from-configmap" => "envFrom",
+        "--setup" => "setupCommands",
+        "--volume" => "volumes",
+        "--scratch" => "mountNVMe",
+        "--roce-gdr" => "numRoceGdr",
+        "--roce-gdr-resource" => "roceGdrResName",
+        "--topology-configmap" => "topologyFileConfigMap",
+        "--nccl-env-configmap" => "ncclGdrEnvConfigMap",
+        "--multi-nic-network" => "multiNicNetworkName",
+        "--host-ignore" => "hostIgnoreList",
+        "--scheduler" => "schedulerName",
+        "--service-account" => "serviceAccountName",
+        "--restart-policy" => "restartPolicy",
+        "--termination-grace-period" => "terminationGracePeriodSeconds",
+        "--retry-limit" => "retryLimit",
+        _ => return None,
+    })
+}
+
+/// A model error found in the settings file alone (flags did not cause it), as the user wrote it.
+pub fn describe(path: &Path, e: &mltrain_shared::model::ModelError) -> String {
+    match key_for(e.field) {
+        Some(key) => format!("{}: {key}: {:?}: {}", path.display(), e.value, e.message),
+        None => format!("{}: {e}", path.display()),
+    }
 }
 
 /// Read a settings file into a job (flags are applied on top by the caller).
@@ -195,7 +240,11 @@ fn to_job(s: Settings, framework: Framework) -> Result<TrainingJob, String> {
         None => Some("default-queue".into()),
         Some(q) => q,
     };
-    j.scheduling.priority = Some(s.priority.unwrap_or_else(|| "default-priority".into()));
+    // The chart writes `default-priority` when the key is absent. We leave the class to the cluster's
+    // policy instead: an MLBatch cluster's policy (deploy/components/mlbatch-priorities) sets
+    // default-priority, and on a cluster without that class an invented one would make the API
+    // server refuse every pod. `priority: default-priority` in the file still asks for it.
+    j.scheduling.priority = s.priority;
     for l in s.custom_labels.unwrap_or_default() {
         j.scheduling.labels.push((l.key, l.value.text()));
     }
@@ -303,7 +352,8 @@ fn to_job(s: Settings, framework: Framework) -> Result<TrainingJob, String> {
             mount_path: m
                 .mount_path
                 .unwrap_or_else(|| "/workspace/scratch-nvme".into()),
-            storage_class: None,
+            // The generator's NVMe storage class (templates/_helpers.tpl, mlbatch.volumes).
+            storage_class: Some("odf-lvm-vg1".into()),
         });
     }
     for ic in s.init_containers.unwrap_or_default() {
@@ -314,6 +364,8 @@ fn to_job(s: Settings, framework: Framework) -> Result<TrainingJob, String> {
         });
     }
     j.scheduling.health_checks = s.autopilot_health_checks.unwrap_or_default();
+    // The generator always keeps pods off GPUs Autopilot marked unhealthy.
+    j.scheduling.avoid_unhealthy_gpus = true;
     j.scheduling.host_ignore = s.host_ignore_list.unwrap_or_default();
     j.scheduling.scheduler = match (s.scheduler_name, s.bypass_coscheduler) {
         (Some(n), _) => Some(n),

@@ -347,11 +347,79 @@ fn mlbatch_settings_render_what_the_generator_makes() {
     assert_eq!(spec["initContainers"][0]["name"], "init-data");
     let exprs = &spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
         ["nodeSelectorTerms"][0]["matchExpressions"];
+    // As the generator (1.1.12, templates/_helpers.tpl mlbatch.schedulingSpec): GPU health always,
+    // the host list in the same term.
     assert_eq!(
         exprs[0],
-        serde_json::json!({"key": "autopilot.ibm.com/pciebw", "operator": "NotIn", "values": ["ERR"]})
+        serde_json::json!({"key": "autopilot.ibm.com/gpuhealth", "operator": "NotIn", "values": ["ERR", "TESTING", "EVICT"]})
     );
     assert!(exprs.as_array().unwrap().contains(&serde_json::json!({"key": "kubernetes.io/hostname", "operator": "NotIn", "values": ["a100-13-node", "a100-14-node"]})));
+    // autopilotHealthChecks are pod labels that make Autopilot run its pre-flight checks.
+    assert_eq!(pod["metadata"]["labels"]["autopilot"], "");
+    assert_eq!(pod["metadata"]["labels"]["pciebw"], "");
+    // mountNVMe uses the generator's storage class.
+    let nvme = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v.get("ephemeral").is_some())
+        .unwrap();
+    assert_eq!(
+        nvme["ephemeral"]["volumeClaimTemplate"]["spec"]["storageClassName"],
+        "odf-lvm-vg1"
+    );
+}
+
+#[test]
+fn settings_errors_name_the_file_and_the_key() {
+    let dir = std::env::temp_dir().join("mltrain-settings-errors");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("settings.yaml"),
+        "jobName: 123Job\ncontainerImage: busybox\nnumPods: 0\nautopilotHealthChecks: [bad key]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["pytorch", "-f", "settings.yaml", "--dry-run=client"])
+        .current_dir(&dir)
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for line in [
+        "error: settings.yaml: jobName: \"123Job\": a job name must be a DNS-1035 label",
+        "error: settings.yaml: numPods: \"0\": must be at least 1",
+        "error: settings.yaml: autopilotHealthChecks \"bad key\": not a label key",
+    ] {
+        assert!(err.contains(line), "{line}\nnot in\n{err}");
+    }
+    // A flag that fixes the file's value wins, and a flag's own error names the flag.
+    let out = Command::new(BIN)
+        .args([
+            "pytorch",
+            "-f",
+            "settings.yaml",
+            "good-name",
+            "--world-size",
+            "2",
+            "--memory",
+            "lots",
+            "--dry-run=client",
+        ])
+        .current_dir(&dir)
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        !err.contains("jobName") && !err.contains("numPods"),
+        "{err}"
+    );
+    assert!(
+        err.contains("error: --memory \"lots\": not a quantity"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -67,12 +67,19 @@ impl State {
         self.recompute(engine);
     }
 
-    /// Record the cluster's PriorityClass names and re-derive the engine requests use.
+    /// Record the cluster's PriorityClass names and re-derive the engine requests use (only when they
+    /// changed: the list is re-read every refresh, and the log says each decision once).
     pub fn set_priority_classes(&self, classes: BTreeSet<String>) {
-        *self
-            .priority_classes
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Some(classes);
+        {
+            let mut known = self
+                .priority_classes
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            if known.as_ref() == Some(&classes) {
+                return;
+            }
+            *known = Some(classes);
+        }
         let configured = self
             .configured
             .read()

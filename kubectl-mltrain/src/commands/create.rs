@@ -492,7 +492,33 @@ mod mock_api_tests {
         match &result {
             Ok(applied) => {
                 for a in applied {
-                    println!("{} created", a.name);
+                    let o = &a.object;
+                    let owner = o["metadata"]["ownerReferences"][0]["name"]
+                        .as_str()
+                        .map(|n| format!(", owned by {n}"))
+                        .unwrap_or_default();
+                    let mut classes = Vec::new();
+                    let mut found = Vec::new();
+                    mltrain_shared::engine::workload::templates(
+                        o,
+                        &mltrain_shared::engine::FieldPath::root(),
+                        &[],
+                        &mut found,
+                    );
+                    for t in found {
+                        let c = o
+                            .pointer(t.path.pointer())
+                            .and_then(|p| p["spec"]["priorityClassName"].as_str())
+                            .unwrap_or("none");
+                        classes.push(format!("priorityClassName: {c}"));
+                    }
+                    classes.dedup();
+                    let extra = if classes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", classes.join(", "))
+                    };
+                    println!("{} created{extra}{owner}", a.name);
                 }
             }
             Err(e) => println!("{e}"),
@@ -597,7 +623,7 @@ mod mock_api_tests {
         )
         .await;
         let msg = o.refusal();
-        assert!(msg.contains("the JobSet API (jobset.x-k8s.io/v1alpha2) is not served by this cluster: install JobSet (https://jobset.sigs.k8s.io/docs/installation/), or use --backend job (for DeepSpeed over SSH and MXNet, --queue needs JobSet"), "{msg}");
+        assert!(msg.contains("the JobSet API (jobset.x-k8s.io/v1alpha2) is not served by this cluster: install JobSet (https://jobset.sigs.k8s.io/docs/installation/), or use --backend job, which needs nothing installed"), "{msg}");
         assert!(
             msg.contains("PriorityClass default-priority does not exist"),
             "{msg}"
@@ -730,6 +756,46 @@ mod mock_api_tests {
             inner["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["priorityClassName"],
             "default-priority"
         );
+    }
+
+    /// An MLBatch cluster has the training operator, AppWrappers, Kueue and its classes, but no JobSet:
+    /// what it lacks is named, nothing is created.
+    #[tokio::test]
+    async fn mock_api_mlbatch_cluster_names_what_it_lacks() {
+        let o = submit(
+            state("mlbatch"),
+            vec![],
+            &[
+                "pytorch",
+                "demo",
+                "--world-size",
+                "4",
+                "--backend",
+                "jobset",
+                "--queue",
+                "research",
+                "--priority",
+                "low-priority",
+                "--image-pull-secret",
+                "regcred",
+            ],
+        )
+        .await;
+        let msg = o.refusal();
+        assert!(
+            msg.contains("the JobSet API (jobset.x-k8s.io/v1alpha2) is not served"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("Kueue LocalQueue research does not exist in namespace ml"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("Secret regcred (image pull secret) does not exist"),
+            "{msg}"
+        );
+        assert!(!msg.contains("PriorityClass"), "low-priority exists: {msg}");
+        assert!(!o.wrote());
     }
 
     #[tokio::test]

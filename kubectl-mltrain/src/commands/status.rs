@@ -125,8 +125,9 @@ pub async fn run(a: &TargetArgs) -> Result<Exit, CommandError> {
         .map_err(|e| CommandError::Failed(format!("error: {e}")))?;
     let ns = cluster.namespace.clone();
     let (top, pods) = fetch(&cluster, &ns, &a.name).await?;
-    // Events explain what is not running: the workload itself and pods not (yet) running.
-    let mut names = vec![top["metadata"]["name"].as_str().unwrap_or("").to_string()];
+    // Events explain what is not running: the workload itself (and a JobSet's child Jobs, where the
+    // job controller records FailedCreate) and pods not (yet) running.
+    let mut names = jobs::pod_creators(&top);
     for p in &pods {
         if !matches!(
             p.pointer("/status/phase").and_then(Value::as_str),

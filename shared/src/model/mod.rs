@@ -308,9 +308,14 @@ pub struct Scheduling {
     pub service_account: Option<String>,
     pub labels: Vec<(String, String)>,
     pub annotations: Vec<(String, String)>,
-    /// Autopilot health checks (MLBatch): nodes whose `autopilot.ibm.com/<check>` label is `ERR` are
-    /// avoided.
+    /// Autopilot pre-flight health checks (MLBatch `autopilotHealthChecks`): the pod labels
+    /// `autopilot: ""` and `<check>: ""`, which make Autopilot run those checks before the pod starts
+    /// (pytorchjob-generator `templates/_helpers.tpl`, `mlbatch.container.metadata`).
     pub health_checks: Vec<String>,
+    /// Keep off nodes Autopilot marked unhealthy: `autopilot.ibm.com/gpuhealth NotIn [ERR, TESTING,
+    /// EVICT]` in the required node affinity, which the MLBatch generator always renders
+    /// (`mlbatch.schedulingSpec`).
+    pub avoid_unhealthy_gpus: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

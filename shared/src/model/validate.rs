@@ -299,6 +299,15 @@ impl TrainingJob {
     }
 
     fn check_scheduling(&self, c: &mut Check) {
+        for check in &self.scheduling.health_checks {
+            if let Err(p) = names::qualified_name(check) {
+                c.fail(
+                    "autopilotHealthChecks",
+                    check,
+                    format!("not a label key (each check becomes a pod label): {p}"),
+                );
+            }
+        }
         let s = &self.scheduling;
         if let Some(q) = &s.queue {
             c.name("--queue", q, subdomain, "LocalQueue name");

@@ -1,5 +1,6 @@
-//! Rendering: a [`TrainingJob`] becomes the Kubernetes objects of its backend, in the order they must
-//! be applied (ConfigMaps and Secrets first, the workload last) (DESIGN §3).
+//! Rendering: a [`TrainingJob`] becomes the Kubernetes objects of its backend (DESIGN §3): ConfigMaps
+//! and Secrets first, the workload last. The plugin applies the workload first and the rest as its
+//! dependents (ownerReferences), so one delete cleans up.
 //!
 //! Renderers write what the user asked for; the admission engine adds the cluster's defaults.
 

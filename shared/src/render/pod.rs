@@ -60,6 +60,12 @@ impl PodParts {
     }
 }
 
+/// Autopilot's pod label that asks for pre-flight health checks (MLBatch).
+pub const AUTOPILOT_LABEL: &str = "autopilot";
+/// Autopilot's node label of GPU health, and the values of nodes to avoid (MLBatch).
+pub const GPU_HEALTH_LABEL: &str = "autopilot.ibm.com/gpuhealth";
+pub const GPU_UNHEALTHY: [&str; 3] = ["ERR", "TESTING", "EVICT"];
+
 /// Label of a pod's part in a job.
 pub const ROLE_LABEL: &str = "mltrain.io/role";
 
@@ -173,6 +179,12 @@ pub fn template(job: &TrainingJob, parts: PodParts) -> Value {
     let mut labels = object_labels(job);
     if let Some(role) = parts.role {
         labels.insert(ROLE_LABEL.into(), json!(role));
+    }
+    if !job.scheduling.health_checks.is_empty() {
+        labels.insert(AUTOPILOT_LABEL.into(), json!(""));
+        for check in &job.scheduling.health_checks {
+            labels.insert(check.clone(), json!(""));
+        }
     }
 
     let mut env: Vec<Value> = parts.env;
@@ -363,15 +375,12 @@ pub fn template(job: &TrainingJob, parts: PodParts) -> Value {
         spec.insert("tolerations".into(), Value::Array(t));
     }
     let mut affinity = Map::new();
-    if !s.health_checks.is_empty() {
-        let exprs: Vec<Value> = s
-            .health_checks
-            .iter()
-            .map(|c| json!({"key": format!("autopilot.ibm.com/{c}"), "operator": "NotIn", "values": ["ERR"]}))
-            .collect();
+    if s.avoid_unhealthy_gpus {
         affinity.insert(
             "nodeAffinity".into(),
-            json!({"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": exprs}]}}),
+            json!({"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": GPU_HEALTH_LABEL, "operator": "NotIn", "values": GPU_UNHEALTHY}
+            ]}]}}),
         );
     }
     if let Some(a) = s.anti_affinity {
