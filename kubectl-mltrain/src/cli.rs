@@ -117,7 +117,7 @@ const DEEPSPEED_EXAMPLES: &str = "Examples:
   kubectl mltrain deepspeed bert --backend mpijob --workers 2 --slots-per-node 8 -- train.py";
 
 const MXNET_EXAMPLES: &str = "Examples:
-  # 1 scheduler, 2 servers, 3 workers; every role runs train.py with its DMLC_ROLE
+  # 3 worker pods; the first 2 also run a server, pod 0 the scheduler; every process runs train.py
   kubectl mltrain mxnet resnet --servers 2 --workers 3 --image ghcr.io/acme/mx:1.9 -- train.py
 
   # Standalone: one pod
