@@ -5,7 +5,6 @@
 //! Needs root and `tests/behave/install.sh` (`.ci/run` does both). Cases run one at a time: each
 //! uses both cores.
 
-use std::process::Command;
 use std::sync::Mutex;
 
 use mltrain_tests::behave::{self, Cluster, Outcome};
@@ -17,27 +16,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_kubectl-mltrain");
 /// One case at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// What the plugin would apply, with `--dry-run=client -o json` added before any `--`.
+/// What the plugin would apply.
 fn render(args: &[&str]) -> Vec<Value> {
-    let mut a: Vec<&str> = args.to_vec();
-    let at = a.iter().position(|w| *w == "--").unwrap_or(a.len());
-    a.splice(at..at, ["--dry-run=client", "-o", "json"]);
-    let out = Command::new(BIN)
-        .args(&a)
-        .env("KUBECONFIG", "/nonexistent/kubeconfig")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .output()
-        .expect("run kubectl-mltrain");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
-    match v["kind"].as_str() {
-        Some("List") => v["items"].as_array().expect("items").clone(),
-        _ => vec![v],
-    }
+    behave::render_with(BIN, args)
 }
 
 fn run_on(cluster: &Cluster, args: &[&str]) -> Outcome {

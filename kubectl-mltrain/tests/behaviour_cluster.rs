@@ -5,7 +5,6 @@
 //!
 //! Needs root and `tests/behave/install.sh`, like `behaviour.rs`.
 
-use std::process::Command;
 use std::sync::Mutex;
 
 use mltrain_tests::behave::{self, Cluster, Outcome};
@@ -23,25 +22,7 @@ fn data(name: &str) -> String {
 /// What the plugin would apply (`--dry-run=client -o json`), run on a plain cluster with Kueue's
 /// LocalQueue `q`.
 fn run(args: &[&str]) -> (Vec<Value>, Outcome) {
-    let mut a: Vec<&str> = args.to_vec();
-    let at = a.iter().position(|w| *w == "--").unwrap_or(a.len());
-    a.splice(at..at, ["--dry-run=client", "-o", "json"]);
-    let out = Command::new(BIN)
-        .args(&a)
-        .env("KUBECONFIG", "/nonexistent/kubeconfig")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .output()
-        .expect("run kubectl-mltrain");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
-    let objects = match v["kind"].as_str() {
-        Some("List") => v["items"].as_array().expect("items").clone(),
-        _ => vec![v],
-    };
+    let objects = behave::render_with(BIN, args);
     let cluster = Cluster {
         local_queues: vec!["q".into()],
         ..Cluster::default()

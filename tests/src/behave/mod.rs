@@ -182,6 +182,31 @@ fn scratch() -> PathBuf {
     ))
 }
 
+/// What `kubectl mltrain` (the binary at `bin`) would apply for `args`: its `--dry-run=client -o json`
+/// output (after the local admission preview), with the flags added before any `--`. Panics with the
+/// plugin's own words when it refuses.
+pub fn render_with(bin: &str, args: &[&str]) -> Vec<Value> {
+    let mut a: Vec<&str> = args.to_vec();
+    let at = a.iter().position(|w| *w == "--").unwrap_or(a.len());
+    a.splice(at..at, ["--dry-run=client", "-o", "json"]);
+    let out = std::process::Command::new(bin)
+        .args(&a)
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .expect("run kubectl-mltrain");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    match v["kind"].as_str() {
+        Some("List") => v["items"].as_array().expect("items").clone(),
+        _ => vec![v],
+    }
+}
+
 /// Run the objects on the cluster and report what happened.
 pub fn run(cluster: &Cluster, objects: &[Value]) -> Outcome {
     let started = Instant::now();

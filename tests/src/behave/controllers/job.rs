@@ -25,13 +25,7 @@ const INDEX: &str = "batch.kubernetes.io/job-completion-index";
 
 /// Whether a Job is finished, and how.
 pub fn finished(job: &Value) -> Option<bool> {
-    if super::has_condition(job, "Complete") {
-        Some(true)
-    } else if super::has_condition(job, "Failed") {
-        Some(false)
-    } else {
-        None
-    }
+    super::outcome(job, "Complete", "Failed")
 }
 
 fn pod_index(pod: &Value) -> Option<u64> {

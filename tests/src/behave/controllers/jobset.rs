@@ -28,13 +28,7 @@ const L: &str = "jobset.sigs.k8s.io/";
 
 /// Whether a JobSet is finished, and how.
 pub fn finished(js: &Value) -> Option<bool> {
-    if super::has_condition(js, "Completed") {
-        Some(true)
-    } else if super::has_condition(js, "Failed") {
-        Some(false)
-    } else {
-        None
-    }
+    super::outcome(js, "Completed", "Failed")
 }
 
 pub fn reconcile(store: &mut Store, _adm: &Admission, ns: &str, problems: &mut Vec<String>) {

@@ -37,6 +37,18 @@ pub fn set_condition(o: &mut Value, kind: &str, reason: &str) {
     o["status"]["conditions"] = Value::from(conds);
 }
 
+/// How a workload ended, from its conditions: `Some(true)` with `success`, `Some(false)` with
+/// `failure`, `None` while neither is True.
+pub fn outcome(o: &Value, success: &str, failure: &str) -> Option<bool> {
+    if has_condition(o, success) {
+        Some(true)
+    } else if has_condition(o, failure) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// Whether a condition is True.
 pub fn has_condition(o: &Value, kind: &str) -> bool {
     o["status"]["conditions"]

@@ -25,13 +25,7 @@ use crate::behave::store::{self, Store};
 const L: &str = "training.kubeflow.org/";
 
 pub fn finished(j: &Value) -> Option<bool> {
-    if super::has_condition(j, "Succeeded") {
-        Some(true)
-    } else if super::has_condition(j, "Failed") {
-        Some(false)
-    } else {
-        None
-    }
+    super::outcome(j, "Succeeded", "Failed")
 }
 
 fn nproc(job: &Value) -> (u64, String) {
