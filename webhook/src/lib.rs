@@ -10,5 +10,7 @@ pub mod metrics;
 pub mod reload;
 pub mod review;
 pub mod server;
+#[cfg(feature = "stages")]
+pub mod stages;
 pub mod state;
 pub mod tls;

@@ -99,6 +99,8 @@ pub async fn start(
         .http2()
         .timer(hyper_util::rt::TokioTimer::new());
     let app = handlers::router(state.clone());
+    #[cfg(feature = "stages")]
+    let app = app.merge(crate::stages::router(state.clone()));
     let serving = tokio::spawn(async move { server.serve(app.into_make_service()).await });
 
     tokio::spawn(reload::watch(
