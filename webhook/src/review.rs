@@ -3,9 +3,12 @@
 //! be made. Reference:
 //! <https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#request>.
 
+use std::fmt;
+
 use base64::Engine as _;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use thiserror::Error;
 
 pub const API_VERSION: &str = "admission.k8s.io/v1";
@@ -73,9 +76,9 @@ pub struct Request {
     pub operation: String,
     #[serde(default)]
     pub user_info: User,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "pruned")]
     pub object: Option<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "pruned")]
     pub old_object: Option<Value>,
     #[serde(default)]
     pub dry_run: Option<bool>,
@@ -121,6 +124,103 @@ impl Request {
             .and_then(Value::as_str)
             .map(|g| format!("{g}*"))
             .unwrap_or_default()
+    }
+}
+
+/// An object as the engine reads it: the JSON value minus `status` and `metadata.managedFields`, which
+/// no rule reads (and no patch touches) and which are a quarter of a pod's bytes; they are skipped
+/// without being built. Anything else, of any shape, comes out as `serde_json` would build it.
+fn pruned<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    match Prune::OBJECT.deserialize(d)? {
+        Value::Null => Ok(None),
+        v => Ok(Some(v)),
+    }
+}
+
+/// Build a value, skipping the key `skip` of a top-level map and, when `metadata`, pruning the map
+/// under `metadata` the same way (of `managedFields`).
+#[derive(Clone, Copy)]
+struct Prune {
+    skip: &'static str,
+    metadata: bool,
+}
+
+impl Prune {
+    const OBJECT: Prune = Prune {
+        skip: "status",
+        metadata: true,
+    };
+    const METADATA: Prune = Prune {
+        skip: "managedFields",
+        metadata: false,
+    };
+}
+
+impl<'de> DeserializeSeed<'de> for Prune {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Prune {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if key == self.skip {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let value = if self.metadata && key == "metadata" {
+                map.next_value_seed(Prune::METADATA)?
+            } else {
+                map.next_value::<Value>()?
+            };
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
+
+    // Everything else as serde_json's own visitor builds it.
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element::<Value>()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        self.deserialize(d)
     }
 }
 
@@ -235,6 +335,48 @@ mod tests {
         assert_eq!(r.kind.kind, "Pod");
         assert_eq!(r.display_name(), "x-*");
         assert!(r.old_object.is_none());
+    }
+
+    #[test]
+    fn objects_are_built_without_status_and_managed_fields_and_otherwise_as_they_are() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "status": {"phase": "Pending"},
+            "metadata": {"name": "p", "managedFields": [{"manager": "kubectl"}], "labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "c", "status": 1, "managedFields": 2}]}, "x": [1.5, -2, null, "s"]});
+        let mut want = pod.clone();
+        want.as_object_mut().unwrap().remove("status");
+        want["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        let odd = [
+            json!(7),
+            json!("text"),
+            json!([{"status": 1}]),
+            json!({"metadata": "m"}),
+            json!(-1.25),
+        ];
+        for (object, want) in
+            std::iter::once((pod, want)).chain(odd.iter().map(|v| (v.clone(), v.clone())))
+        {
+            let r = Request::parse(&body(
+                json!({"apiVersion": API_VERSION, "kind": KIND, "request": {
+                "uid": "u", "operation": "UPDATE", "object": object, "oldObject": object}}),
+            ))
+            .unwrap();
+            assert_eq!(r.object.as_ref(), Some(&want));
+            assert_eq!(r.old_object.as_ref(), Some(&want));
+        }
+        let fixture =
+            mltrain_tests::shared_dir().join("admission/pod-create-indexed-job-rank2-8gpu.json");
+        let raw = std::fs::read(fixture).unwrap();
+        let full: Value = serde_json::from_slice(&raw).unwrap();
+        let mut want = full["request"]["object"].clone();
+        want.as_object_mut().unwrap().remove("status");
+        want["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        assert_eq!(Request::parse(&raw).unwrap().object, Some(want));
     }
 
     #[test]
