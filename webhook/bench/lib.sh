@@ -42,28 +42,29 @@ python3 -c 'import json,sys; json.dump(json.load(open(sys.argv[1])), open(sys.ar
   "$shared/admission/pod-create-indexed-job-rank2-8gpu.json" "$work/body.json"
 export BODY_FILE="$work/body.json"
 
-start_webhook() {  # BINARY -> sets waddr, wpid, ready_ms, startup_ms; logs one JSON line per admission
-  local t0 t1
+start_webhook() {  # BINARY [NAME] -> sets waddr, wpid, ready_ms, startup_ms; logs one JSON line per admission
+  local t0 t1 log="$work/${2:-webhook}.log"
   t0=$(date +%s%N)
   "${server_pin[@]}" "$1" --tls-cert-file "$work/tls.crt" --tls-key-file "$work/tls.key" \
-    --listen 127.0.0.1:0 --probe-listen 127.0.0.1:0 --no-cluster --log-format json > "$work/webhook.log" 2>&1 &
+    --listen 127.0.0.1:0 --probe-listen 127.0.0.1:0 --no-cluster --log-format json > "$log" 2>&1 &
   wpid=$!; pids+=("$wpid")
-  until grep -q '"message":"ready"' "$work/webhook.log" 2>/dev/null; do
-    kill -0 "$wpid" 2>/dev/null || { echo "the webhook did not start:" >&2; cat "$work/webhook.log" >&2; exit 1; }
+  until grep -q '"message":"ready"' "$log" 2>/dev/null; do
+    kill -0 "$wpid" 2>/dev/null || { echo "the webhook did not start:" >&2; cat "$log" >&2; exit 1; }
     sleep 0.001
   done
   t1=$(date +%s%N)
   ready_ms=$(( (t1 - t0) / 1000000 ))
-  read -r waddr startup_ms < <(grep '"message":"ready"' "$work/webhook.log" | python3 -c 'import json,sys; r=json.loads(sys.stdin.readline()); print(r["admission"], round(r["startup_ms"],2))')
+  read -r waddr startup_ms < <(grep '"message":"ready"' "$log" | python3 -c 'import json,sys; r=json.loads(sys.stdin.readline()); print(r["admission"], round(r["startup_ms"],2))')
 }
 
-start_nginx() {  # RESPONSE_FILE -> sets nport; nginx answers that file's bytes to every request
+start_nginx() {  # RESPONSE_FILE [WRAPPER...] -> sets nport, npid; nginx answers that file's bytes to every request
   nport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   mkdir -p "$work/nginx"
   local workers=auto
   [ ${#server_pin[@]} -gt 0 ] && workers=1
   cat > "$work/nginx/nginx.conf" <<NGINX
 worker_processes $workers;
+master_process $([ $# -gt 1 ] && echo off || echo on);
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/error.log;
 events { worker_connections 1024; }
@@ -81,8 +82,9 @@ http {
   }
 }
 NGINX
-  "${server_pin[@]}" nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' &
-  pids+=($!)
+  local response=$1; shift
+  "${server_pin[@]}" "$@" nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' &
+  npid=$!; pids+=("$npid")
   for _ in $(seq 100); do curl -sk -o /dev/null "https://127.0.0.1:$nport/" && break; sleep 0.05; done
 }
 

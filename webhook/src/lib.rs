@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod config;
 pub mod handlers;
+pub mod logging;
 pub mod metrics;
 pub mod reload;
 pub mod review;
