@@ -113,17 +113,32 @@ impl Request {
         Ok(req)
     }
 
-    /// The object's name for logs: `name`, else `generateName` + `*`.
-    pub fn display_name(&self) -> String {
-        if let Some(n) = self.name.as_deref().filter(|n| !n.is_empty()) {
-            return n.to_string();
+    /// The object's name for logs: `name`, else `generateName` + `*`; written straight into the log
+    /// line, without a string of its own.
+    pub fn display_name(&self) -> DisplayName<'_> {
+        DisplayName(self)
+    }
+}
+
+/// See [`Request::display_name`].
+pub struct DisplayName<'a>(&'a Request);
+
+impl fmt::Display for DisplayName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(n) = self.0.name.as_deref().filter(|n| !n.is_empty()) {
+            return f.write_str(n);
         }
-        self.object
+        let generate = self
+            .0
+            .object
             .as_ref()
-            .and_then(|o| o.pointer("/metadata/generateName"))
-            .and_then(Value::as_str)
-            .map(|g| format!("{g}*"))
-            .unwrap_or_default()
+            .and_then(|o| o.get("metadata"))
+            .and_then(|m| m.get("generateName"))
+            .and_then(Value::as_str);
+        match generate {
+            Some(g) => write!(f, "{g}*"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -353,7 +368,7 @@ mod tests {
         .unwrap();
         assert_eq!(r.uid, "u1");
         assert_eq!(r.kind.kind, "Pod");
-        assert_eq!(r.display_name(), "x-*");
+        assert_eq!(r.display_name().to_string(), "x-*");
         assert!(r.old_object.is_none());
     }
 
