@@ -74,6 +74,10 @@ pub struct Args {
     /// Do not contact the Kubernetes API (no OpenShift discovery, no namespace labels).
     #[arg(long, env = "MLTRAIN_WEBHOOK_NO_CLUSTER")]
     pub no_cluster: bool,
+    /// Threads serving requests; 0 means one per CPU the process may use (its cgroup CPU limit and
+    /// affinity included). One thread runs tokio's current-thread scheduler.
+    #[arg(long, env = "MLTRAIN_WEBHOOK_WORKER_THREADS", default_value = "0")]
+    pub worker_threads: usize,
 }
 
 /// Resolved settings.
@@ -92,6 +96,8 @@ pub struct Config {
     pub request_timeout: Duration,
     pub shutdown_grace: Duration,
     pub use_cluster: bool,
+    /// 0: one per usable CPU.
+    pub worker_threads: usize,
 }
 
 impl From<Args> for Config {
@@ -113,6 +119,7 @@ impl From<Args> for Config {
             request_timeout: Duration::from_secs(a.request_timeout.max(1)),
             shutdown_grace: Duration::from_secs(a.shutdown_grace),
             use_cluster: !a.no_cluster,
+            worker_threads: a.worker_threads,
         }
     }
 }

@@ -5,18 +5,18 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request as HttpRequest, State as Extract};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::{get, post};
-use mltrain_shared::{Operation, Request as EngineRequest, UserInfo};
+use mltrain_shared::{Operation, Request as EngineRequest, Review, UserInfo};
 use serde_json::json;
 
-use crate::review::{Request, Response};
+use crate::review::{Request, Response, ReviewError};
 use crate::state::State;
 
 /// Which webhook is being called.
@@ -27,7 +27,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Endpoint::Mutate => "mutate",
             Endpoint::Validate => "validate",
@@ -86,19 +86,36 @@ fn error(status: StatusCode, message: String) -> HttpResponse {
 }
 
 async fn handle(state: Arc<State>, endpoint: Endpoint, req: HttpRequest) -> HttpResponse {
-    let body: Body = req.into_body();
+    let bytes = match read_body(&state, req.into_body()).await {
+        Ok(b) => b,
+        Err(answer) => return answer,
+    };
+    let started = Instant::now();
+    let request = match Request::parse(&bytes) {
+        Ok(r) => r,
+        Err(e) => return bad_review(&state, endpoint, &e),
+    };
+    let response = admit(&state, endpoint, &request);
+    let body = response.to_body();
+    let took = started.elapsed();
+    record(&state, endpoint, &request, &response, took);
+    json_ok(body)
+}
+
+/// The body, bounded in size ([`State::max_body_bytes`], else 413) and time (else 408).
+pub async fn read_body(state: &State, body: Body) -> Result<Bytes, HttpResponse> {
     let read = tokio::time::timeout(
         state.request_timeout,
         axum::body::to_bytes(body, state.max_body_bytes),
     )
     .await;
-    let bytes = match read {
-        Ok(Ok(b)) => b,
+    match read {
+        Ok(Ok(b)) => Ok(b),
         Ok(Err(e)) => {
             state.metrics.bad_request();
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            return if too_large {
+            Err(if too_large {
                 error(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!("the body is larger than {} bytes", state.max_body_bytes),
@@ -108,39 +125,49 @@ async fn handle(state: Arc<State>, endpoint: Endpoint, req: HttpRequest) -> Http
                     StatusCode::BAD_REQUEST,
                     format!("cannot read the body: {e}"),
                 )
-            };
+            })
         }
         Err(_) => {
             state.metrics.bad_request();
-            return error(
+            Err(error(
                 StatusCode::REQUEST_TIMEOUT,
                 "the body did not arrive in time".into(),
-            );
+            ))
         }
-    };
-    let started = Instant::now();
-    let request = match Request::parse(&bytes) {
-        Ok(r) => r,
-        Err(e) => {
-            state.metrics.bad_request();
-            tracing::warn!(endpoint = endpoint.as_str(), error = %e, "bad admission request");
-            return error(StatusCode::BAD_REQUEST, e.to_string());
-        }
-    };
-    let response = admit(&state, endpoint, &request);
-    let took = started.elapsed();
-    let result = match (response.allowed(), response.patch_len() > 0) {
-        (false, _) => "denied",
-        (true, true) => "patched",
-        (true, false) => "allowed",
-    };
-    state.metrics.admission(
-        endpoint.as_str(),
-        &request.kind.kind,
-        &request.operation,
-        result,
-        took,
-    );
+    }
+}
+
+/// A body that is not an AdmissionReview we can answer: counted, logged, 400.
+pub fn bad_review(state: &State, endpoint: Endpoint, e: &ReviewError) -> HttpResponse {
+    state.metrics.bad_request();
+    tracing::warn!(endpoint = endpoint.as_str(), error = %e, "bad admission request");
+    error(StatusCode::BAD_REQUEST, e.to_string())
+}
+
+/// 200 with a JSON body.
+pub fn json_ok(body: Vec<u8>) -> HttpResponse {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// The log line and the metrics of one answered admission.
+pub fn record(
+    state: &State,
+    endpoint: Endpoint,
+    request: &Request,
+    response: &Response,
+    took: Duration,
+) {
+    log_line(endpoint, request, response, took);
+    count(state, endpoint, request, response, took);
+}
+
+/// The one structured line per admission (DESIGN §5): who, what, the outcome, never the object.
+pub fn log_line(endpoint: Endpoint, request: &Request, response: &Response, took: Duration) {
     tracing::info!(
         uid = %request.uid,
         endpoint = endpoint.as_str(),
@@ -154,22 +181,44 @@ async fn handle(state: Arc<State>, endpoint: Endpoint, req: HttpRequest) -> Http
         latency_us = took.as_micros() as u64,
         "admission"
     );
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        response.to_body(),
-    )
-        .into_response()
 }
 
-/// Run the engine for one request. Subresources and objects of unknown kinds pass unchanged.
-pub fn admit(state: &State, endpoint: Endpoint, req: &Request) -> Response {
-    let op: Operation = match req.operation.parse() {
-        Ok(op) => op,
-        Err(_) => return Response::allow(req),
+/// The admission counters and latency histogram. Out of line so `webhook/bench/stage-ir.sh` can
+/// count it (it costs a few nanoseconds either way).
+#[inline(never)]
+pub fn count(
+    state: &State,
+    endpoint: Endpoint,
+    request: &Request,
+    response: &Response,
+    took: Duration,
+) {
+    let result = match (response.allowed(), response.patch_len() > 0) {
+        (false, _) => "denied",
+        (true, true) => "patched",
+        (true, false) => "allowed",
     };
+    state.metrics.admission(
+        endpoint.as_str(),
+        &request.kind.kind,
+        &request.operation,
+        result,
+        took,
+    );
+}
+
+/// Run the engine for one request and answer it. Subresources and objects of unknown kinds pass
+/// unchanged.
+pub fn admit(state: &State, endpoint: Endpoint, req: &Request) -> Response {
+    respond(endpoint, req, review(state, req).as_ref())
+}
+
+/// The engine's decision; `None` when the engine has nothing to say (an operation it does not know, a
+/// subresource).
+pub fn review(state: &State, req: &Request) -> Option<Review> {
+    let op: Operation = req.operation.parse().ok()?;
     if req.sub_resource.as_deref().is_some_and(|s| !s.is_empty()) {
-        return Response::allow(req);
+        return None;
     }
     let null = serde_json::Value::Null;
     let object = match op {
@@ -184,7 +233,7 @@ pub fn admit(state: &State, endpoint: Endpoint, req: &Request) -> Response {
         groups: req.user_info.groups.clone(),
     };
     let engine = state.engine();
-    let review = engine.admit(&EngineRequest {
+    Some(engine.admit(&EngineRequest {
         operation: op,
         object,
         old_object: req.old_object.as_ref(),
@@ -192,7 +241,15 @@ pub fn admit(state: &State, endpoint: Endpoint, req: &Request) -> Response {
         namespace_labels: namespaces.get(namespace).unwrap_or(&empty),
         user: Some(&user),
         openshift: state.openshift(),
-    });
+    }))
+}
+
+/// The answer to the API server for the engine's decision: the patch and defaulting warnings from
+/// `/mutate`, the verdict and validation warnings from `/validate`.
+pub fn respond(endpoint: Endpoint, req: &Request, review: Option<&Review>) -> Response {
+    let Some(review) = review else {
+        return Response::allow(req);
+    };
     match endpoint {
         Endpoint::Mutate => Response::allow(req)
             .with_patch(&review.patch)

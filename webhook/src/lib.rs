@@ -6,9 +6,12 @@
 pub mod cluster;
 pub mod config;
 pub mod handlers;
+pub mod logging;
 pub mod metrics;
 pub mod reload;
 pub mod review;
 pub mod server;
+#[cfg(feature = "stages")]
+pub mod stages;
 pub mod state;
 pub mod tls;

@@ -3,9 +3,12 @@
 //! be made. Reference:
 //! <https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#request>.
 
+use std::fmt;
+
 use base64::Engine as _;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use thiserror::Error;
 
 pub const API_VERSION: &str = "admission.k8s.io/v1";
@@ -73,9 +76,9 @@ pub struct Request {
     pub operation: String,
     #[serde(default)]
     pub user_info: User,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "pruned")]
     pub object: Option<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "pruned")]
     pub old_object: Option<Value>,
     #[serde(default)]
     pub dry_run: Option<bool>,
@@ -110,17 +113,129 @@ impl Request {
         Ok(req)
     }
 
-    /// The object's name for logs: `name`, else `generateName` + `*`.
-    pub fn display_name(&self) -> String {
-        if let Some(n) = self.name.as_deref().filter(|n| !n.is_empty()) {
-            return n.to_string();
+    /// The object's name for logs: `name`, else `generateName` + `*`; written straight into the log
+    /// line, without a string of its own.
+    pub fn display_name(&self) -> DisplayName<'_> {
+        DisplayName(self)
+    }
+}
+
+/// See [`Request::display_name`].
+pub struct DisplayName<'a>(&'a Request);
+
+impl fmt::Display for DisplayName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(n) = self.0.name.as_deref().filter(|n| !n.is_empty()) {
+            return f.write_str(n);
         }
-        self.object
+        let generate = self
+            .0
+            .object
             .as_ref()
-            .and_then(|o| o.pointer("/metadata/generateName"))
-            .and_then(Value::as_str)
-            .map(|g| format!("{g}*"))
-            .unwrap_or_default()
+            .and_then(|o| o.get("metadata"))
+            .and_then(|m| m.get("generateName"))
+            .and_then(Value::as_str);
+        match generate {
+            Some(g) => write!(f, "{g}*"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// An object as the engine reads it: the JSON value minus `status` and `metadata.managedFields`, which
+/// no rule reads (and no patch touches) and which are a quarter of a pod's bytes; they are skipped
+/// without being built. Anything else, of any shape, comes out as `serde_json` would build it.
+fn pruned<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    match Prune::OBJECT.deserialize(d)? {
+        Value::Null => Ok(None),
+        v => Ok(Some(v)),
+    }
+}
+
+/// Build a value, skipping the key `skip` of a top-level map and, when `metadata`, pruning the map
+/// under `metadata` the same way (of `managedFields`).
+#[derive(Clone, Copy)]
+struct Prune {
+    skip: &'static str,
+    metadata: bool,
+}
+
+impl Prune {
+    const OBJECT: Prune = Prune {
+        skip: "status",
+        metadata: true,
+    };
+    const METADATA: Prune = Prune {
+        skip: "managedFields",
+        metadata: false,
+    };
+}
+
+impl<'de> DeserializeSeed<'de> for Prune {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Prune {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if key == self.skip {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let value = if self.metadata && key == "metadata" {
+                map.next_value_seed(Prune::METADATA)?
+            } else {
+                map.next_value::<Value>()?
+            };
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
+
+    // Everything else as serde_json's own visitor builds it.
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element::<Value>()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        self.deserialize(d)
     }
 }
 
@@ -132,27 +247,14 @@ struct Status {
 }
 
 /// The answer to one request.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct Response {
     uid: String,
     allowed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch_type: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The JSON Patch as JSON; base64-encoded straight into the body when it is written.
+    patch: Option<Vec<u8>>,
     status: Option<Status>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Outgoing<'a> {
-    api_version: &'static str,
-    kind: &'static str,
-    response: &'a Response,
 }
 
 impl Response {
@@ -160,7 +262,6 @@ impl Response {
         Response {
             uid: req.uid.clone(),
             allowed: true,
-            patch_type: None,
             patch: None,
             status: None,
             warnings: Vec::new(),
@@ -183,9 +284,7 @@ impl Response {
     /// Attach a JSON Patch; an empty one is left out, as the API expects.
     pub fn with_patch(mut self, patch: &json_patch::Patch) -> Self {
         if !patch.0.is_empty() {
-            let bytes = serde_json::to_vec(patch).unwrap_or_default();
-            self.patch = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
-            self.patch_type = Some("JSONPatch");
+            self.patch = serde_json::to_vec(patch).ok();
         }
         self
     }
@@ -201,17 +300,53 @@ impl Response {
 
     /// Size of the base64 patch, for the log line.
     pub fn patch_len(&self) -> usize {
-        self.patch.as_ref().map_or(0, String::len)
+        self.patch
+            .as_ref()
+            .and_then(|p| base64::encoded_len(p.len(), true))
+            .unwrap_or(0)
     }
 
-    /// The whole AdmissionReview to send back.
+    /// The whole AdmissionReview to send back, written once into a buffer of the right size: the
+    /// patch goes in as base64 without an intermediate string, and the fields come in the order
+    /// `serde` wrote them before (`uid`, `allowed`, `patchType`, `patch`, `status`, `warnings`).
     pub fn to_body(&self) -> Vec<u8> {
-        serde_json::to_vec(&Outgoing {
-            api_version: API_VERSION,
-            kind: KIND,
-            response: self,
-        })
-        .unwrap_or_default()
+        let patch_len = self.patch_len();
+        let mut out = Vec::with_capacity(
+            160 + self.uid.len()
+                + patch_len
+                + self.status.as_ref().map_or(0, |s| s.message.len() + 64)
+                + self.warnings.iter().map(|w| w.len() + 4).sum::<usize>(),
+        );
+        out.extend_from_slice(br#"{"apiVersion":""#);
+        out.extend_from_slice(API_VERSION.as_bytes());
+        out.extend_from_slice(br#"","kind":""#);
+        out.extend_from_slice(KIND.as_bytes());
+        out.extend_from_slice(br#"","response":{"uid":"#);
+        // Writing JSON into a Vec fails only on a serializer error, which strings cannot cause.
+        let _ = serde_json::to_writer(&mut out, &self.uid);
+        out.extend_from_slice(if self.allowed {
+            b",\"allowed\":true"
+        } else {
+            b",\"allowed\":false"
+        });
+        if let Some(patch) = &self.patch {
+            out.extend_from_slice(br#","patchType":"JSONPatch","patch":""#);
+            let start = out.len();
+            out.resize(start + patch_len, 0);
+            let _ =
+                base64::engine::general_purpose::STANDARD.encode_slice(patch, &mut out[start..]);
+            out.push(b'"');
+        }
+        if let Some(status) = &self.status {
+            out.extend_from_slice(br#","status":"#);
+            let _ = serde_json::to_writer(&mut out, status);
+        }
+        if !self.warnings.is_empty() {
+            out.extend_from_slice(br#","warnings":"#);
+            let _ = serde_json::to_writer(&mut out, &self.warnings);
+        }
+        out.extend_from_slice(b"}}");
+        out
     }
 }
 
@@ -233,8 +368,50 @@ mod tests {
         .unwrap();
         assert_eq!(r.uid, "u1");
         assert_eq!(r.kind.kind, "Pod");
-        assert_eq!(r.display_name(), "x-*");
+        assert_eq!(r.display_name().to_string(), "x-*");
         assert!(r.old_object.is_none());
+    }
+
+    #[test]
+    fn objects_are_built_without_status_and_managed_fields_and_otherwise_as_they_are() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "status": {"phase": "Pending"},
+            "metadata": {"name": "p", "managedFields": [{"manager": "kubectl"}], "labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "c", "status": 1, "managedFields": 2}]}, "x": [1.5, -2, null, "s"]});
+        let mut want = pod.clone();
+        want.as_object_mut().unwrap().remove("status");
+        want["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        let odd = [
+            json!(7),
+            json!("text"),
+            json!([{"status": 1}]),
+            json!({"metadata": "m"}),
+            json!(-1.25),
+        ];
+        for (object, want) in
+            std::iter::once((pod, want)).chain(odd.iter().map(|v| (v.clone(), v.clone())))
+        {
+            let r = Request::parse(&body(
+                json!({"apiVersion": API_VERSION, "kind": KIND, "request": {
+                "uid": "u", "operation": "UPDATE", "object": object, "oldObject": object}}),
+            ))
+            .unwrap();
+            assert_eq!(r.object.as_ref(), Some(&want));
+            assert_eq!(r.old_object.as_ref(), Some(&want));
+        }
+        let fixture =
+            mltrain_tests::shared_dir().join("admission/pod-create-indexed-job-rank2-8gpu.json");
+        let raw = std::fs::read(fixture).unwrap();
+        let full: Value = serde_json::from_slice(&raw).unwrap();
+        let mut want = full["request"]["object"].clone();
+        want.as_object_mut().unwrap().remove("status");
+        want["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        assert_eq!(Request::parse(&raw).unwrap().object, Some(want));
     }
 
     #[test]
@@ -299,5 +476,14 @@ mod tests {
             serde_json::from_slice::<Value>(&decoded).unwrap(),
             json!([{"op": "add", "path": "/a", "value": 1}])
         );
+        // Byte for byte what serde wrote from the derived struct before the body was hand-written.
+        let full = Response::deny(&req, "no \"quotes\"\n".into())
+            .with_patch(&patch)
+            .with_warnings(&["w1".into(), "w\u{e9}".into()]);
+        assert_eq!(
+            String::from_utf8(full.to_body()).unwrap(),
+            r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u9","allowed":false,"patchType":"JSONPatch","patch":"W3sib3AiOiJhZGQiLCJwYXRoIjoiL2EiLCJ2YWx1ZSI6MX1d","status":{"code":403,"reason":"Forbidden","message":"no \"quotes\"\n"},"warnings":["w1","wé"]}}"#
+        );
+        assert_eq!(full.patch_len(), 48);
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum_server::Handle;
+use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use thiserror::Error;
 
@@ -18,6 +19,8 @@ pub enum StartError {
     Tls(#[from] tls::TlsError),
     #[error("policy: {0}")]
     Policy(String),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -86,7 +89,13 @@ pub async fn start(
             addr: config.listen,
             source,
         })?
-        .acceptor(RustlsAcceptor::new(rustls).handshake_timeout(Duration::from_secs(10)))
+        .acceptor(
+            // No Nagle delay: an answer goes out as TLS records in more than one write, and the
+            // API server waits for all of it before sending the next review on the connection.
+            RustlsAcceptor::new(rustls)
+                .handshake_timeout(Duration::from_secs(10))
+                .acceptor(NoDelayAcceptor::new()),
+        )
         .handle(handle.clone());
     server
         .http_builder()
@@ -99,6 +108,8 @@ pub async fn start(
         .http2()
         .timer(hyper_util::rt::TokioTimer::new());
     let app = handlers::router(state.clone());
+    #[cfg(feature = "stages")]
+    let app = app.merge(crate::stages::router(state.clone()));
     let serving = tokio::spawn(async move { server.serve(app.into_make_service()).await });
 
     tokio::spawn(reload::watch(
@@ -132,6 +143,26 @@ pub async fn start(
         },
         serving,
     ))
+}
+
+/// The runtime for `workers` threads (0: one per CPU the process may use, which counts the cgroup CPU
+/// limit and affinity). With one, the current-thread scheduler: a webhook pod limited to one CPU then
+/// pays for no cross-thread wake-ups or work stealing on every request.
+pub fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let workers = match workers {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        n => n,
+    };
+    if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    }
 }
 
 /// Start, then serve until SIGTERM or SIGINT: readiness goes 503 first, keep-alive connections are

@@ -6,6 +6,7 @@
 //! patch as the RFC 6902 difference between input and output, never hand-written paths.
 //! Reference: <https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/>.
 
+pub mod diff;
 pub mod facts;
 pub mod hosts;
 pub mod json;
@@ -433,7 +434,7 @@ fn template_patch(before: &Value, found: &Found, pods: &mut [Option<Value>]) -> 
         let orig = before.pointer(t.path.pointer());
         let spec_path = t.path.key("spec");
         match (orig.and_then(|o| o.get("spec")), pod.get_mut("spec")) {
-            (Some(b), Some(a)) if b != a => diff_into(&mut ops, b, a, &spec_path),
+            (Some(b), Some(a)) => diff::diff_into(&mut ops, b, a, spec_path.pointer()),
             (None, Some(a)) => add_op(&mut ops, &spec_path, a.take()),
             _ => {}
         }
@@ -443,8 +444,8 @@ fn template_patch(before: &Value, found: &Found, pods: &mut [Option<Value>]) -> 
             orig_meta.and_then(|m| m.get("annotations")),
             pod.pointer_mut("/metadata/annotations"),
         ) {
-            (Some(b), Some(a)) if b != a => {
-                diff_into(&mut ops, b, a, &meta_path.key("annotations"))
+            (Some(b), Some(a)) => {
+                diff::diff_into(&mut ops, b, a, meta_path.key("annotations").pointer())
             }
             (None, Some(a)) if orig_meta.is_some_and(Value::is_object) => {
                 add_op(&mut ops, &meta_path.key("annotations"), a.take())
@@ -466,38 +467,5 @@ fn add_op(ops: &mut Vec<json_patch::PatchOperation>, path: &FieldPath, value: Va
             path,
             value,
         }));
-    }
-}
-
-/// `diff(before, after)` with every path moved under `at`.
-fn diff_into(
-    ops: &mut Vec<json_patch::PatchOperation>,
-    before: &Value,
-    after: &Value,
-    at: &FieldPath,
-) {
-    use json_patch::PatchOperation::*;
-    use json_patch::jsonptr::PointerBuf;
-    let fix = |p: &mut PointerBuf| {
-        if let Ok(full) = PointerBuf::parse(format!("{}{p}", at.pointer())) {
-            *p = full;
-        }
-    };
-    for mut op in json_patch::diff(before, after).0 {
-        match &mut op {
-            Add(o) => fix(&mut o.path),
-            Remove(o) => fix(&mut o.path),
-            Replace(o) => fix(&mut o.path),
-            Move(o) => {
-                fix(&mut o.path);
-                fix(&mut o.from);
-            }
-            Copy(o) => {
-                fix(&mut o.path);
-                fix(&mut o.from);
-            }
-            Test(o) => fix(&mut o.path),
-        }
-        ops.push(op);
     }
 }

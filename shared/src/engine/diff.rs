@@ -1,0 +1,185 @@
+//! The RFC 6902 difference between two JSON values, operation for operation what `json_patch::diff`
+//! returns (a property test holds the two equal), at a fraction of the cost on the engine's inputs: a
+//! pod spec where a few fields were added. `json_patch::diff` walks every key of both sides, pushing and
+//! popping a pointer token each time (that walk was half of the engine's profile); this one skips a
+//! subtree after one equality check, and writes paths as one string under the caller's prefix.
+
+use std::fmt::Write as _;
+
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{AddOperation, PatchOperation, RemoveOperation, ReplaceOperation};
+use serde_json::{Map, Value};
+
+/// Append to `ops` the patch turning `before` into `after`, every path under the JSON Pointer `at`.
+pub fn diff_into(ops: &mut Vec<PatchOperation>, before: &Value, after: &Value, at: &str) {
+    let mut path = String::with_capacity(at.len() + 64);
+    path.push_str(at);
+    value(ops, before, after, &mut path);
+}
+
+fn value(ops: &mut Vec<PatchOperation>, before: &Value, after: &Value, path: &mut String) {
+    if before == after {
+        return;
+    }
+    match (before, after) {
+        (Value::Object(b), Value::Object(a)) => object(ops, b, a, path),
+        (Value::Array(b), Value::Array(a)) => array(ops, b, a, path),
+        _ => push(ops, path, |path| {
+            PatchOperation::Replace(ReplaceOperation {
+                path,
+                value: after.clone(),
+            })
+        }),
+    }
+}
+
+fn object(
+    ops: &mut Vec<PatchOperation>,
+    before: &Map<String, Value>,
+    after: &Map<String, Value>,
+    path: &mut String,
+) {
+    let len = path.len();
+    for (key, a) in after {
+        push_key(path, key);
+        match before.get(key) {
+            Some(b) => value(ops, b, a, path),
+            None => push(ops, path, |path| {
+                PatchOperation::Add(AddOperation {
+                    path,
+                    value: a.clone(),
+                })
+            }),
+        }
+        path.truncate(len);
+    }
+    for key in before.keys().filter(|k| !after.contains_key(*k)) {
+        push_key(path, key);
+        push(ops, path, |path| {
+            PatchOperation::Remove(RemoveOperation { path })
+        });
+        path.truncate(len);
+    }
+}
+
+/// Index by index, as `json_patch::diff` does: removals past the end of `after` all name the same
+/// index, since each one shifts the rest down.
+fn array(ops: &mut Vec<PatchOperation>, before: &[Value], after: &[Value], path: &mut String) {
+    let len = path.len();
+    let mut shift = 0;
+    for i in 0..before.len().max(after.len()) {
+        let _ = write!(path, "/{}", i - shift);
+        match (before.get(i), after.get(i)) {
+            (Some(b), Some(a)) => value(ops, b, a, path),
+            (Some(_), None) => {
+                shift += 1;
+                push(ops, path, |path| {
+                    PatchOperation::Remove(RemoveOperation { path })
+                });
+            }
+            (None, Some(a)) => push(ops, path, |path| {
+                PatchOperation::Add(AddOperation {
+                    path,
+                    value: a.clone(),
+                })
+            }),
+            (None, None) => {}
+        }
+        path.truncate(len);
+    }
+}
+
+/// `/key`, escaped as RFC 6901 says (`~` as `~0`, `/` as `~1`).
+fn push_key(path: &mut String, key: &str) {
+    path.push('/');
+    if key.contains(['~', '/']) {
+        path.push_str(&key.replace('~', "~0").replace('/', "~1"));
+    } else {
+        path.push_str(key);
+    }
+}
+
+fn push(ops: &mut Vec<PatchOperation>, path: &str, op: impl FnOnce(PointerBuf) -> PatchOperation) {
+    // Built from a valid pointer and escaped tokens, the path always parses.
+    if let Ok(p) = PointerBuf::parse(path) {
+        ops.push(op(p));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// `json_patch::diff` with every path moved under `at`: what the engine did before.
+    fn reference(before: &Value, after: &Value, at: &str) -> Vec<PatchOperation> {
+        let mut ops = json_patch::diff(before, after).0;
+        for op in &mut ops {
+            let p = match op {
+                PatchOperation::Add(o) => &mut o.path,
+                PatchOperation::Remove(o) => &mut o.path,
+                PatchOperation::Replace(o) => &mut o.path,
+                _ => unreachable!("diff makes no move, copy or test"),
+            };
+            *p = PointerBuf::parse(format!("{at}{p}")).unwrap();
+        }
+        ops
+    }
+
+    fn ours(before: &Value, after: &Value, at: &str) -> Vec<PatchOperation> {
+        let mut ops = Vec::new();
+        diff_into(&mut ops, before, after, at);
+        ops
+    }
+
+    #[test]
+    fn matches_json_patch_on_hand_picked_cases() {
+        let cases = [
+            (json!({"a": 1}), json!({"a": 1})),
+            (
+                json!({"a": 1, "b": [1, 2, 3]}),
+                json!({"b": [1], "c": {"d~/e": null}}),
+            ),
+            (json!([1, {"x": 2}]), json!([1, {"x": 3}, 4, 5])),
+            (json!({"a/b": {"~": 1}}), json!({"a/b": {"~": 2}})),
+            (json!(1), json!("1")),
+            (json!({"": 1}), json!({"": [1]})),
+        ];
+        for (b, a) in &cases {
+            for at in ["", "/spec", "/metadata/annotations"] {
+                assert_eq!(ours(b, a, at), reference(b, a, at), "{b} -> {a}");
+            }
+        }
+    }
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (0..4i64).prop_map(Value::from),
+            prop::sample::select(vec!["a", "b", "~", "/"]).prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map(
+                    prop::sample::select(vec!["a", "b", "c/d", "e~f", ""]).prop_map(String::from),
+                    inner,
+                    0..4
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn matches_json_patch(b in json(), a in json()) {
+            prop_assert_eq!(ours(&b, &a, "/spec"), reference(&b, &a, "/spec"));
+            // Mostly equal, as the engine's inputs are: one shared subtree, one changed.
+            let (before, after) = (json!({"s": b, "t": [b, a]}), json!({"s": b, "t": [b, b]}));
+            prop_assert_eq!(ours(&before, &after, ""), reference(&before, &after, ""));
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! The in-process half of the per-request cost breakdown (issue 15): each stage of `/mutate` after the
+//! body has arrived, on the 8-GPU pod review kube-apiserver sends (../shared/admission), under the
+//! default policy as `webhook/bench/load.sh` runs it. The log line goes through the production JSON
+//! formatter into a sink. The network half is `webhook/bench/breakdown.sh`.
+//!
+//!   cargo bench -p mltrain-webhook --bench stages
+
+use std::hint::black_box as bb;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use mltrain_shared::{Engine, Policy};
+use mltrain_webhook::handlers::{self, Endpoint};
+use mltrain_webhook::review::Request;
+use mltrain_webhook::state::State;
+
+// As in the binary: the allocator is a large share of every stage.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn stages(c: &mut Criterion) {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::sink)
+        .with_target(false)
+        .with_ansi(false)
+        .json()
+        .flatten_event(true)
+        .init();
+    let path = mltrain_tests::shared_dir().join("admission/pod-create-indexed-job-rank2-8gpu.json");
+    let value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("the shared fixture")).unwrap();
+    // Compact, as kube-apiserver sends it.
+    let body = serde_json::to_vec(&value).unwrap();
+    let state = State::new(
+        Engine::new(Policy::default()),
+        None,
+        8 << 20,
+        Duration::from_secs(10),
+    );
+    let request = Request::parse(&body).unwrap();
+    let review = handlers::review(&state, &request);
+    let response = handlers::respond(Endpoint::Mutate, &request, review.as_ref());
+    let took = Duration::from_micros(40);
+
+    c.bench_function("stage/parse", |b| b.iter(|| Request::parse(bb(&body))));
+    c.bench_function("stage/engine", |b| {
+        b.iter(|| handlers::review(&state, bb(&request)))
+    });
+    c.bench_function("stage/patch", |b| {
+        b.iter(|| handlers::respond(Endpoint::Mutate, bb(&request), review.as_ref()))
+    });
+    c.bench_function("stage/serialise", |b| b.iter(|| bb(&response).to_body()));
+    c.bench_function("stage/log", |b| {
+        b.iter(|| handlers::log_line(Endpoint::Mutate, bb(&request), &response, took))
+    });
+    c.bench_function("stage/metrics", |b| {
+        b.iter(|| handlers::count(&state, Endpoint::Mutate, bb(&request), &response, took))
+    });
+    c.bench_function("stage/all", |b| {
+        b.iter(|| {
+            let request = Request::parse(bb(&body)).unwrap();
+            let response = handlers::admit(&state, Endpoint::Mutate, &request);
+            let out = response.to_body();
+            handlers::record(&state, Endpoint::Mutate, &request, &response, took);
+            out
+        })
+    });
+}
+
+criterion_group!(benches, stages);
+criterion_main!(benches);
