@@ -91,3 +91,47 @@ pub fn unsupported(store: &Store) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn headless_service_records_follow_the_dns_spec() {
+        let mut store = Store::default();
+        store
+            .create(json!({"kind": "Service", "metadata": {"name": "svc"},
+                "spec": {"clusterIP": "None", "selector": {"app": "a"}, "publishNotReadyAddresses": true}}), "ns")
+            .unwrap();
+        for (name, phase, sub) in [
+            ("p0", "Running", "svc"),
+            ("p1", "Succeeded", "svc"),
+            ("p2", "Running", "other"),
+        ] {
+            store
+                .create(
+                    json!({"kind": "Pod", "metadata": {"name": name, "labels": {"app": "a"}},
+                    "spec": {"hostname": name, "subdomain": sub},
+                    "status": {"phase": phase, "podIP": "10.0.0.1"}}),
+                    "ns",
+                )
+                .unwrap();
+        }
+        let ips: BTreeMap<String, String> =
+            [("p0", "10.0.0.1"), ("p1", "10.0.0.2"), ("p2", "10.0.0.3")]
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .into();
+        let text = records(&store, &ips, "ns");
+        assert!(
+            text.contains(
+                "10.0.0.1\tp0.svc.ns.svc.cluster.local\tp0.svc.ns.svc\tp0.svc.ns\tp0.svc\n"
+            )
+        );
+        assert!(text.contains("10.0.0.1\tsvc.ns.svc.cluster.local"));
+        // A finished pod leaves the EndpointSlice; another subdomain gets no host record here.
+        assert!(!text.contains("10.0.0.2"));
+        assert!(!text.contains("p2.svc"));
+        assert!(text.contains("10.0.0.3\tsvc.ns.svc.cluster.local"));
+    }
+}

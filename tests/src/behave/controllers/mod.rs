@@ -167,3 +167,62 @@ fn openshift_scc(pod: &mut Value, start: u64) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(uid: Option<u64>) -> Value {
+        let mut t = json!({"metadata": {}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
+        if let Some(u) = uid {
+            t["spec"]["securityContext"] = json!({"runAsUser": u});
+        }
+        t
+    }
+
+    fn owner(store: &mut Store) -> Value {
+        store
+            .create(
+                json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}}),
+                "ns",
+            )
+            .unwrap();
+        store.get("Job", "j").unwrap().clone()
+    }
+
+    #[test]
+    fn openshift_assigns_the_range_start_and_refuses_other_uids() {
+        let adm = Admission {
+            openshift_uid_start: Some(1_000_650_000),
+            priority_classes: vec![],
+        };
+        let mut store = Store::default();
+        let job = owner(&mut store);
+        create_pod(&mut store, &adm, "ns", "p", &template(None), &job).unwrap();
+        let pod = store.get("Pod", "p").unwrap();
+        assert_eq!(
+            pod["spec"]["containers"][0]["securityContext"]["runAsUser"],
+            1_000_650_000
+        );
+        assert_eq!(pod["spec"]["securityContext"]["fsGroup"], 1_000_650_000);
+        let err = create_pod(&mut store, &adm, "ns", "q", &template(Some(1001)), &job).unwrap_err();
+        assert!(
+            err.contains("unable to validate against any security context constraint"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_priority_class_is_refused() {
+        let adm = Admission::default();
+        let mut store = Store::default();
+        let job = owner(&mut store);
+        let mut t = template(None);
+        t["spec"]["priorityClassName"] = json!("default-priority");
+        let err = create_pod(&mut store, &adm, "ns", "p", &t, &job).unwrap_err();
+        assert_eq!(
+            err,
+            "pods is forbidden: no PriorityClass with name default-priority was found"
+        );
+    }
+}
