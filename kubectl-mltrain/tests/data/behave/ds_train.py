@@ -34,4 +34,6 @@ print(
     f"nccl={os.environ.get('NCCL_DEBUG', '-')}",
     flush=True,
 )
+dist.barrier()  # nobody tears gloo down while a peer still talks to it
+dist.destroy_process_group()
 sys.exit(0 if ok else 1)
