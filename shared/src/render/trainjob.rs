@@ -49,11 +49,9 @@ pub fn runtime(job: &TrainingJob) -> (String, RuntimeKind) {
     )
 }
 
-/// The framework label the referenced runtime must carry.
-pub fn expected_framework_label(_job: &TrainingJob) -> &'static str {
-    // Every job we render on this backend runs under torchrun (DeepSpeed with --launcher torchrun).
-    "torch"
-}
+/// The framework the referenced runtime must be for (its [`FRAMEWORK_LABEL`]): every job this backend
+/// renders runs under torchrun (DeepSpeed with `--launcher torchrun`).
+pub const RUNTIME_FRAMEWORK: &str = "torch";
 
 /// Pod spec fields the runtime patch may carry (`PodSpecPatch` in v2.3.0).
 const POD_PATCH_FIELDS: [&str; 9] = [
