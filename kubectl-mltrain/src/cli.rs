@@ -182,6 +182,18 @@ pub enum BackendArg {
     Appwrapper,
     /// Kubeflow MPIJob (DeepSpeed).
     Mpijob,
+    /// Kubeflow Trainer v2 TrainJob (PyTorch; DeepSpeed with --launcher torchrun).
+    Trainjob,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeKindArg {
+    /// Cluster-scoped (the Trainer's default runtimes).
+    #[value(name = "ClusterTrainingRuntime")]
+    ClusterTrainingRuntime,
+    /// Namespaced, in the job's namespace.
+    #[value(name = "TrainingRuntime")]
+    TrainingRuntime,
 }
 
 /// kubectl's connection flags.
@@ -246,6 +258,12 @@ pub struct CreateArgs {
     /// MXNet: parameter servers (default 1).
     #[arg(long, value_name = "N", help_heading = "Size and resources")]
     pub servers: Option<u32>,
+    /// --backend trainjob: the Kubeflow Trainer runtime to reference (default torch-distributed).
+    #[arg(long, value_name = "NAME", help_heading = "Backend")]
+    pub runtime: Option<String>,
+    /// --backend trainjob: the runtime's kind (default ClusterTrainingRuntime).
+    #[arg(long, value_enum, value_name = "KIND", help_heading = "Backend")]
+    pub runtime_kind: Option<RuntimeKindArg>,
     /// DeepSpeed: ssh (hostfile + SSH workers, or MPI for --backend mpijob) or torchrun.
     #[arg(long, value_enum, help_heading = "Backend")]
     pub launcher: Option<LauncherArg>,

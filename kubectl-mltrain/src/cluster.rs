@@ -220,7 +220,8 @@ impl Cluster {
 }
 
 /// The kinds a job's top object can be, with their REST resource.
-pub const TOP_KINDS: [(&str, &str, &str, &str); 5] = [
+pub const TOP_KINDS: [(&str, &str, &str, &str); 6] = [
+    ("trainer.kubeflow.org", "v1alpha1", "TrainJob", "trainjobs"),
     (
         "workload.codeflare.dev",
         "v1beta2",
@@ -234,12 +235,13 @@ pub const TOP_KINDS: [(&str, &str, &str, &str); 5] = [
 ];
 
 /// Every kind of object a job may consist of, deleted in this order (workloads first).
-const JOB_KINDS: [(&str, &str, &str, &str); 8] = [
+const JOB_KINDS: [(&str, &str, &str, &str); 9] = [
     TOP_KINDS[0],
     TOP_KINDS[1],
     TOP_KINDS[2],
     TOP_KINDS[3],
     TOP_KINDS[4],
+    TOP_KINDS[5],
     ("", "v1", "Service", "services"),
     ("", "v1", "Secret", "secrets"),
     ("", "v1", "ConfigMap", "configmaps"),
@@ -452,6 +454,7 @@ pub fn api_resource(obj: &Value) -> Option<ApiResource> {
         "PyTorchJob" => "pytorchjobs",
         "MPIJob" => "mpijobs",
         "AppWrapper" => "appwrappers",
+        "TrainJob" => "trainjobs",
         _ => return None,
     };
     Some(ApiResource::from_gvk_with_plural(

@@ -1,6 +1,11 @@
 //! What a training job looks like in the cluster, whatever its backend: the top object (the one named
-//! after the job: a Job, JobSet, PyTorchJob, MPIJob or AppWrapper), its pods and their ranks, and one
-//! phase derived the same way for `list`, `status` and `--wait`.
+//! after the job: a Job, JobSet, PyTorchJob, MPIJob, AppWrapper or TrainJob), its pods and their
+//! ranks, and one phase derived the same way for `list`, `status` and `--wait`.
+//!
+//! A Kubeflow Trainer TrainJob (`Complete`/`Failed` conditions,
+//! <https://github.com/kubeflow/trainer/blob/master/pkg/apis/trainer/v1alpha1/trainjob_types.go>)
+//! runs as a JobSet of the same name whose `node` Job is Indexed, so a pod's rank is its
+//! `batch.kubernetes.io/job-completion-index` like on the job and jobset backends.
 
 use serde_json::Value;
 
@@ -167,6 +172,10 @@ pub fn phase(top: &Value, pods: &[Value]) -> Phase {
             condition_true(top, "Completed"),
             condition_true(top, "Failed"),
         ),
+        "TrainJob" => (
+            condition_true(top, "Complete"),
+            condition_true(top, "Failed"),
+        ),
         "PyTorchJob" | "MPIJob" => (
             condition_true(top, "Succeeded"),
             condition_true(top, "Failed"),
@@ -242,6 +251,10 @@ pub fn explain(events: &[Value]) -> Option<String> {
 pub fn pod_creators(top: &Value) -> Vec<String> {
     let name = top["metadata"]["name"].as_str().unwrap_or("").to_string();
     let mut out = vec![name.clone()];
+    if top["kind"] == "TrainJob" {
+        // The Trainer's JobSet (same name, already listed) and its `node` Job.
+        out.push(format!("{name}-node-0"));
+    }
     for rj in top
         .pointer("/spec/replicatedJobs")
         .and_then(Value::as_array)
@@ -271,11 +284,17 @@ pub fn job_name(obj: &Value) -> Option<&str> {
     obj["metadata"]["labels"][JOB_NAME_LABEL].as_str()
 }
 
-/// Whether `obj` is its job's top object: named after the job and not a PyTorchJob that an AppWrapper
-/// of the same name wraps (`wrapped` says whether such an AppWrapper exists).
+/// Whether `obj` is its job's top object: named after the job and not the inner workload of a
+/// wrapper of the same name (`wrapped` says whether one exists): an AppWrapper's PyTorchJob, a
+/// TrainJob's JobSet.
 pub fn is_top(obj: &Value, wrapped: bool) -> bool {
     let named = job_name(obj).is_some_and(|j| obj["metadata"]["name"] == j);
-    named && !(wrapped && obj["kind"] == "PyTorchJob")
+    named && !(wrapped && matches!(obj["kind"].as_str(), Some("PyTorchJob" | "JobSet")))
+}
+
+/// Whether `obj` wraps another workload of its name (an AppWrapper, a TrainJob).
+pub fn is_wrapper(obj: &Value) -> bool {
+    matches!(obj["kind"].as_str(), Some("AppWrapper" | "TrainJob"))
 }
 
 /// Interleave lines of several ranks by their kubelet timestamp (`2026-...Z text`), prefixing each
@@ -399,5 +418,31 @@ mod tests {
         assert!(!is_top(&pj, true));
         assert!(is_top(&pj, false));
         assert!(!is_top(&workers, false));
+        let js = json!({"kind": "JobSet", "metadata": {"name": "j", "labels": {"mltrain.io/job-name": "j"}}});
+        assert!(!is_top(&js, true), "a TrainJob's JobSet");
+        assert!(is_top(&js, false));
+    }
+
+    #[test]
+    fn trainjob_phase_and_ranks() {
+        let tj = |conds: Value| json!({"kind": "TrainJob", "metadata": {"name": "j", "labels": {"mltrain.io/world-size": "2"}}, "spec": {}, "status": {"conditions": conds}});
+        assert_eq!(
+            phase(&tj(json!([{"type": "Complete", "status": "True"}])), &[]),
+            Phase::Succeeded
+        );
+        assert_eq!(
+            phase(&tj(json!([{"type": "Failed", "status": "True"}])), &[]),
+            Phase::Failed
+        );
+        let mut queued = tj(json!([]));
+        queued["spec"]["suspend"] = json!(true);
+        assert_eq!(phase(&queued, &[]), Phase::Queued);
+        let running = [
+            pod("j-node-0-0-a", 0, "Running", json!({})),
+            pod("j-node-0-1-b", 1, "Running", json!({})),
+        ];
+        assert_eq!(phase(&tj(json!([])), &running), Phase::Running);
+        assert_eq!(rank(&running[1]).rank, Some(1));
+        assert_eq!(pod_creators(&tj(json!([]))), ["j", "j-node-0"]);
     }
 }

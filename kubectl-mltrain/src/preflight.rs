@@ -10,6 +10,12 @@
 //! the pods reference (the kubelet waits forever for a missing one). Arena checks the PriorityClass
 //! only; we check all of it, in one round of parallel requests.
 //!
+//! For a Kubeflow Trainer TrainJob, also the runtime it references: a missing (Cluster)TrainingRuntime
+//! leaves the TrainJob without pods (the Trainer only logs it), and a runtime of another framework
+//! (its `trainer.kubeflow.org/framework` label, as the Trainer's runtimes carry it) would run the
+//! program under the wrong launcher. The env the TrainJob gives its trainer (`spec.trainer.env`)
+//! is checked like a container's.
+//!
 //! A 403 (the user may not read that kind) is a warning, not a refusal: the job may still run.
 
 use std::collections::BTreeSet;
@@ -50,6 +56,12 @@ pub enum Need {
     },
     Claim(String),
     ServiceAccount(String),
+    /// The Kubeflow Trainer runtime a TrainJob references, and the framework it must be for.
+    Runtime {
+        kind: String,
+        name: String,
+        framework: String,
+    },
 }
 
 /// What the cluster said about one need.
@@ -59,6 +71,8 @@ pub enum Found {
     Missing,
     /// Could not tell (403, or another error): a warning.
     Unknown(String),
+    /// Present but unfit: the one line saying why and what to do.
+    Unfit(String),
 }
 
 /// The outcome of one preflight.
@@ -66,6 +80,8 @@ pub enum Found {
 pub struct Report {
     pub missing: Vec<Need>,
     pub unknown: Vec<(Need, String)>,
+    /// Present but unfit, with why (a runtime of another framework).
+    pub unfit: Vec<String>,
 }
 
 impl Report {
@@ -79,13 +95,14 @@ impl Report {
 
     /// The refusal, one line per missing thing with its fix.
     pub fn refusal(&self, namespace: &str) -> Option<String> {
-        if self.missing.is_empty() {
+        if self.missing.is_empty() && self.unfit.is_empty() {
             return None;
         }
         let lines: Vec<String> = self
             .missing
             .iter()
             .map(|n| format!("- {}", n.missing_message(namespace)))
+            .chain(self.unfit.iter().map(|u| format!("- {u}")))
             .collect();
         Some(format!(
             "error: the cluster lacks what this job needs:\n{}\nnothing was created",
@@ -120,6 +137,10 @@ impl Need {
             }
             Need::Claim(c) => format!("PersistentVolumeClaim {c} in namespace {ns}"),
             Need::ServiceAccount(s) => format!("ServiceAccount {s} in namespace {ns}"),
+            Need::Runtime { kind, name, .. } if kind == "TrainingRuntime" => {
+                format!("TrainingRuntime {name} in namespace {ns}")
+            }
+            Need::Runtime { kind, name, .. } => format!("{kind} {name}"),
         }
     }
 
@@ -144,6 +165,9 @@ impl Need {
                         "install the AppWrapper controller (https://project-codeflare.github.io/appwrapper/)"
                     }
                     "LocalQueue" => "install Kueue (https://kueue.sigs.k8s.io/docs/installation/)",
+                    "TrainJob" => {
+                        "install the Kubeflow Trainer (https://www.kubeflow.org/docs/components/trainer/operator-guides/installation/)"
+                    }
                     _ => "install its controller",
                 };
                 let instead = match kind.as_str() {
@@ -176,6 +200,22 @@ impl Need {
             Need::ServiceAccount(s) => format!(
                 "ServiceAccount {s} (--service-account) does not exist in namespace {ns}: create it (kubectl create serviceaccount -n {ns} {s}), or fix the name"
             ),
+            Need::Runtime { kind, name, .. } => {
+                let (list, where_) = if kind == "TrainingRuntime" {
+                    (
+                        format!("kubectl get trainingruntimes -n {ns}"),
+                        format!(" in namespace {ns}"),
+                    )
+                } else {
+                    (
+                        "kubectl get clustertrainingruntimes".to_string(),
+                        String::new(),
+                    )
+                };
+                format!(
+                    "{kind} {name} does not exist{where_}, so the TrainJob would never get pods: install the Kubeflow Trainer's runtimes (https://www.kubeflow.org/docs/components/trainer/operator-guides/installation/), or pass --runtime with one the cluster has ({list})"
+                )
+            }
         }
     }
 }
@@ -242,6 +282,22 @@ pub fn needs(objects: &[Value]) -> BTreeSet<Need> {
                 grouped: false,
             });
             out.insert(Need::LocalQueue(q.to_string()));
+        }
+        if obj["kind"] == "TrainJob" {
+            let r = &obj["spec"]["runtimeRef"];
+            out.insert(Need::Runtime {
+                kind: r["kind"]
+                    .as_str()
+                    .unwrap_or("ClusterTrainingRuntime")
+                    .to_string(),
+                name: r["name"].as_str().unwrap_or("").to_string(),
+                framework: mltrain_shared::render::trainjob::RUNTIME_FRAMEWORK.to_string(),
+            });
+            // The trainer's env goes to the node container.
+            pod_needs(
+                &serde_json::json!({"containers": [{"env": obj["spec"]["trainer"]["env"]}]}),
+                &mut out,
+            );
         }
         let mut found = Vec::new();
         templates(obj, &FieldPath::root(), &[], &mut found);
@@ -411,6 +467,36 @@ async fn check_one(c: &Cluster, ns: &str, need: &Need) -> Found {
             );
             classify(api.get_metadata(name).await)
         }
+        Need::Runtime {
+            kind,
+            name,
+            framework,
+        } => {
+            let gv = mltrain_shared::render::trainjob::API_VERSION;
+            let api: Api<DynamicObject> = if kind == "TrainingRuntime" {
+                Api::namespaced_with(client, ns, &resource(gv, kind, "trainingruntimes"))
+            } else {
+                Api::all_with(client, &resource(gv, kind, "clustertrainingruntimes"))
+            };
+            match api.get_metadata(name).await {
+                Ok(m) => {
+                    let label = m
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(mltrain_shared::render::trainjob::FRAMEWORK_LABEL));
+                    match label {
+                        Some(got) if got != framework => Found::Unfit(format!(
+                            "{kind} {name} is a runtime for {got} ({}={got}), not {framework}: pass --runtime with a {framework} runtime (kubectl get clustertrainingruntimes -L {})",
+                            mltrain_shared::render::trainjob::FRAMEWORK_LABEL,
+                            mltrain_shared::render::trainjob::FRAMEWORK_LABEL
+                        )),
+                        _ => Found::Present,
+                    }
+                }
+                Err(e) => classify::<()>(Err(e)),
+            }
+        }
     }
 }
 
@@ -428,9 +514,87 @@ pub async fn check(c: &Cluster, ns: &str, needs: &BTreeSet<Need>) -> Report {
             Found::Missing if kueue_missing && matches!(need, Need::LocalQueue(_)) => {}
             Found::Missing => report.missing.push(need.clone()),
             Found::Unknown(why) => report.unknown.push((need.clone(), why)),
+            Found::Unfit(why) => report.unfit.push(why),
         }
     }
     report
+}
+
+#[cfg(test)]
+mod mock_api_trainjob_tests {
+    //! A TrainJob's runtime, against kube's mock service layer and a recorded Trainer cluster
+    //! (`tests/data/cluster/preflight/trainer.json`).
+    use mltrain_shared::model::{Backend, EnvValue, EnvVar, Framework, RuntimeKind, TrainingJob};
+
+    use super::*;
+
+    fn state() -> Value {
+        serde_json::from_str(include_str!("../tests/data/cluster/preflight/trainer.json")).unwrap()
+    }
+
+    fn trainjob(runtime: Option<&str>, kind: Option<RuntimeKind>) -> Vec<Value> {
+        let mut j = TrainingJob::new("tj", Framework::PyTorch);
+        j.backend = Backend::TrainJob;
+        j.world_size = 2;
+        j.options.runtime.name = runtime.map(String::from);
+        j.options.runtime.kind = kind;
+        j.env.push(EnvVar {
+            name: "TOKEN".into(),
+            value: EnvValue::Secret {
+                name: "creds".into(),
+                key: "token".into(),
+            },
+        });
+        mltrain_shared::render::render(&j).unwrap()
+    }
+
+    async fn report(objects: &[Value]) -> (Report, Vec<String>) {
+        let (c, server) = crate::cluster::mock::recorded(state(), vec![]);
+        let r = check(&c, "ml", &needs(objects)).await;
+        drop(c);
+        (r, server.await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn mock_api_trainjob_default_runtime_and_trainer_env_are_checked() {
+        let objects = trainjob(None, None);
+        let (r, seen) = report(&objects).await;
+        assert_eq!(r.refusal("ml"), None, "{:?}", r.missing);
+        assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+        for path in [
+            "/apis/trainer.kubeflow.org/v1alpha1/clustertrainingruntimes/torch-distributed",
+            "/api/v1/namespaces/ml/secrets/creds",
+            "/apis/trainer.kubeflow.org/v1alpha1",
+        ] {
+            assert!(
+                seen.iter().any(|s| s == &format!("GET {path}")),
+                "{path} in {seen:?}"
+            );
+        }
+        let (r, _) = report(&trainjob(Some("my-torch"), Some(RuntimeKind::Namespaced))).await;
+        assert_eq!(r.refusal("ml"), None);
+    }
+
+    #[tokio::test]
+    async fn mock_api_trainjob_missing_runtime_and_wrong_framework_are_refused() {
+        let (r, _) = report(&trainjob(Some("nope"), None)).await;
+        assert_eq!(
+            r.refusal("ml").unwrap(),
+            "error: the cluster lacks what this job needs:\n- ClusterTrainingRuntime nope does not exist, so the TrainJob would never get pods: install the Kubeflow Trainer's runtimes (https://www.kubeflow.org/docs/components/trainer/operator-guides/installation/), or pass --runtime with one the cluster has (kubectl get clustertrainingruntimes)\nnothing was created"
+        );
+        let (r, _) = report(&trainjob(Some("deepspeed-distributed"), None)).await;
+        assert_eq!(
+            r.refusal("ml").unwrap(),
+            "error: the cluster lacks what this job needs:\n- ClusterTrainingRuntime deepspeed-distributed is a runtime for deepspeed (trainer.kubeflow.org/framework=deepspeed), not torch: pass --runtime with a torch runtime (kubectl get clustertrainingruntimes -L trainer.kubeflow.org/framework)\nnothing was created"
+        );
+        let (r, _) = report(&trainjob(Some("my-torch"), None)).await;
+        assert!(
+            r.refusal("ml")
+                .unwrap()
+                .contains("ClusterTrainingRuntime my-torch does not exist"),
+            "a namespaced runtime is not a cluster one"
+        );
+    }
 }
 
 #[cfg(test)]

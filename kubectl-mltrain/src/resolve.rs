@@ -6,13 +6,14 @@ use std::path::Path;
 
 use mltrain_shared::model::{
     APPWRAPPER_ANNOTATIONS, AntiAffinity, Backend, EnvFrom, EnvVar, Framework, GitSource, Main,
-    NprocPerNode, PackedFile, TrainingJob,
+    NprocPerNode, PackedFile, RuntimeKind, TrainingJob,
 };
 use mltrain_shared::{OpenShiftMode, duration};
 
 use crate::args;
 use crate::cli::{
     AntiAffinityArg, BackendArg, CreateArgs, LauncherArg, OpenShiftArg, RestartPolicyArg,
+    RuntimeKindArg,
 };
 use crate::error::{CommandError, UsageError};
 
@@ -73,12 +74,22 @@ pub fn job_from_args(
             BackendArg::Pytorchjob => Backend::PyTorchJob,
             BackendArg::Appwrapper => Backend::AppWrapper,
             BackendArg::Mpijob => Backend::MpiJob,
+            BackendArg::Trainjob => Backend::TrainJob,
         };
     } else if from_file {
         job.backend = Backend::AppWrapper;
     }
     if let Some(n) = a.world_size {
         job.world_size = n;
+    }
+    if a.runtime.is_some() {
+        job.options.runtime.name = a.runtime.clone();
+    }
+    if let Some(k) = a.runtime_kind {
+        job.options.runtime.kind = Some(match k {
+            RuntimeKindArg::ClusterTrainingRuntime => RuntimeKind::Cluster,
+            RuntimeKindArg::TrainingRuntime => RuntimeKind::Namespaced,
+        });
     }
     if a.slots_per_node.is_some() {
         job.options.slots_per_node = a.slots_per_node;

@@ -33,15 +33,19 @@ fn run(args: &[&str]) -> Outcome {
     run_on(&cluster(), args)
 }
 
-/// A plain cluster with Kueue's LocalQueues `q` and `default-queue`, and the Secret `creds` (key
-/// `token`, six characters) that `--env TOKEN=secret:creds/token` names.
+/// A plain cluster with Kueue's LocalQueues `q` and `default-queue`, the Secret `creds` (key
+/// `token`, six characters) that `--env TOKEN=secret:creds/token` names, and the Kubeflow Trainer's
+/// default ClusterTrainingRuntimes.
 fn cluster() -> Cluster {
     Cluster {
         local_queues: vec!["q".into(), "default-queue".into()],
-        existing: vec![
+        existing: [
             json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
                               "stringData": {"token": "s3cret"}}),
-        ],
+        ]
+        .into_iter()
+        .chain(behave::trainer_runtimes())
+        .collect(),
         ..Cluster::default()
     }
 }
@@ -627,4 +631,60 @@ fn mxnet_failing_worker() {
         "kv_train.py",
     ]);
     expect_failed(&out, &[("worker 1 fails on purpose", 1)]);
+}
+
+// ---- Kubeflow Trainer v2: TrainJobs on the torch-distributed runtime
+
+#[test]
+fn trainjob_pytorch_smoke_world_1_to_3() {
+    for n in ["1", "2", "3"] {
+        let out = run(&["pytorch", "tj", "--backend", "trainjob", "--world-size", n]);
+        expect_ok(
+            &out,
+            &[(
+                &format!("mltrain smoke test: world={n} backend=gloo allreduce=ok"),
+                1,
+            )],
+        );
+    }
+}
+
+#[test]
+fn trainjob_pytorch_ddp_program_world_1_to_3() {
+    for (n, nproc) in [("1", "2"), ("2", "1"), ("3", "1")] {
+        let mut args = ddp("trainjob", nproc);
+        let at = args.iter().position(|a| a == "--world-size").unwrap() + 1;
+        args[at] = n.to_string();
+        let ranks = n.parse::<usize>().unwrap() * nproc.parse::<usize>().unwrap();
+        let out = run(&words(&args));
+        expect_ok(
+            &out,
+            &[
+                (&format!("/{ranks} allreduce=ok user="), ranks),
+                ("token_len=6", ranks),
+                ("home_writable=True", ranks),
+                ("setup ran on ddp-node-0-", n.parse().unwrap()),
+            ],
+        );
+    }
+}
+
+#[test]
+fn trainjob_deepspeed_torchrun() {
+    let out = run(&words(&ds(&[
+        "--launcher",
+        "torchrun",
+        "--backend",
+        "trainjob",
+        "--queue",
+        "q",
+    ])));
+    expect_ok(
+        &out,
+        &[
+            ("/2 allreduce=ok", 2),
+            ("token_len=6", 2),
+            ("home_writable=True", 2),
+        ],
+    );
 }

@@ -698,7 +698,7 @@ fn every_usage_error_names_the_flag_the_value_and_the_fix() {
         ),
         (
             &["pytorch", "x", "--backend", "mpijob", "--dry-run=client"],
-            "error: --backend \"mpijob\": does not run pytorch; use job, jobset, pytorchjob or appwrapper",
+            "error: --backend \"mpijob\": does not run pytorch; use job, jobset, pytorchjob, appwrapper or trainjob",
         ),
         (
             &[
@@ -948,4 +948,132 @@ fn max_restarts_on_every_backend_passes_the_schemas() {
         "{}",
         r.stderr
     );
+}
+
+/// Flags a TrainJob has no field for (spec.runtimePatches patches only env, mounts and security
+/// context of containers); each is refused on trainjob, with the flag named.
+const NOT_ON_TRAINJOB: &[&str] = &[
+    "--env-from-secret",
+    "--env-from-configmap",
+    "--image-pull-policy",
+    "--priority",
+    "--nccl-env-configmap",
+    "--restart-policy",
+    "--max-restarts",
+];
+
+#[test]
+fn golden_trainjob() {
+    let r = run(&[
+        "pytorch",
+        "tj",
+        "--world-size",
+        "4",
+        "--gpus",
+        "8",
+        "--backend",
+        "trainjob",
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = validate_yaml(&r.stdout);
+    let tj = docs.last().unwrap();
+    assert_eq!(tj["kind"], "TrainJob");
+    assert_eq!(tj["spec"]["runtimeRef"]["name"], "torch-distributed");
+    assert_eq!(tj["spec"]["trainer"]["numNodes"], 4);
+    assert_eq!(tj["spec"]["trainer"]["numProcPerNode"], 8);
+    snap("trainjob-pytorch", &r);
+
+    let args = full("full-trainjob", "trainjob");
+    let mut kept: Vec<&str> = Vec::new();
+    let mut it = args.iter().map(String::as_str).peekable();
+    while let Some(a) = it.next() {
+        if NOT_ON_TRAINJOB.contains(&a) {
+            it.next();
+        } else {
+            kept.push(a);
+        }
+    }
+    let r = run(&kept);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    validate_yaml(&r.stdout);
+    snap("full-trainjob", &r);
+
+    let r = run(&[
+        "deepspeed",
+        "ds",
+        "--launcher",
+        "torchrun",
+        "--backend",
+        "trainjob",
+        "--runtime",
+        "my-torch",
+        "--runtime-kind",
+        "TrainingRuntime",
+        "-n",
+        "ml",
+        "--dry-run=client",
+        "-o",
+        "yaml",
+        "--",
+        "train.py",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = validate_yaml(&r.stdout);
+    let rr = &docs.last().unwrap()["spec"]["runtimeRef"];
+    assert_eq!(rr["name"], "my-torch");
+    assert_eq!(rr["kind"], "TrainingRuntime");
+}
+
+#[test]
+fn trainjob_usage_errors_name_the_flag() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["pytorch", "--runtime", "x"],
+            "--runtime \"x\": only with --backend trainjob",
+        ),
+        (
+            &["pytorch", "--runtime-kind", "TrainingRuntime"],
+            "--runtime-kind \"TrainingRuntime\": only with --backend trainjob",
+        ),
+        (
+            &["mxnet", "--backend", "trainjob"],
+            "--backend \"trainjob\": does not run mxnet",
+        ),
+        (
+            &["deepspeed", "--backend", "trainjob"],
+            "--backend \"trainjob\": does not run deepspeed; use job or mpijob, or --launcher torchrun",
+        ),
+        (
+            &["pytorch", "--backend", "trainjob", "--runtime", "Bad_Name"],
+            "--runtime \"Bad_Name\": not a valid runtime name",
+        ),
+        (
+            &["pytorch", "--backend", "trainjob", "--priority", "high"],
+            "--priority \"high\": priorityClassName: the Kubeflow Trainer's TrainJob has no field for it",
+        ),
+        (
+            &["pytorch", "--backend", "trainjob", "--port", "1234"],
+            "--port \"1234\": the Trainer sets the rendezvous port itself",
+        ),
+        (
+            &[
+                "pytorch",
+                "--backend",
+                "trainjob",
+                "--git-repo",
+                "https://x/y.git",
+            ],
+            "--git-repo \"https://x/y.git\": needs an init container",
+        ),
+    ];
+    for (args, want) in cases {
+        let mut a = args.to_vec();
+        a.push("--dry-run=client");
+        let r = run(&a);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(want), "{args:?}: {}", r.stderr);
+    }
 }

@@ -395,7 +395,7 @@ fn usage_errors() {
         ),
         (
             &["deepspeed", "x", "--backend", "jobset"],
-            "error: --backend \"jobset\": does not run deepspeed; use job or mpijob, or --launcher torchrun for jobset, pytorchjob or appwrapper",
+            "error: --backend \"jobset\": does not run deepspeed; use job or mpijob, or --launcher torchrun for jobset, pytorchjob, appwrapper or trainjob (the deepspeed-distributed MPI runtime is not supported yet)",
         ),
         (
             &[
@@ -406,7 +406,7 @@ fn usage_errors() {
                 "--launcher",
                 "torchrun",
             ],
-            "error: --backend \"mpijob\": does not run deepspeed; use job or mpijob, or --launcher torchrun for jobset, pytorchjob or appwrapper",
+            "error: --backend \"mpijob\": does not run deepspeed; use job or mpijob, or --launcher torchrun for jobset, pytorchjob, appwrapper or trainjob (the deepspeed-distributed MPI runtime is not supported yet)",
         ),
         (
             &["deepspeed", "x", "--slots-per-node", "0"],

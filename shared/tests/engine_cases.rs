@@ -17,6 +17,7 @@ const FILES: &[(&str, &str)] = &[
     ("priority", include_str!("data/cases/priority.yaml")),
     ("resources", include_str!("data/cases/resources.yaml")),
     ("operations", include_str!("data/cases/operations.yaml")),
+    ("trainjob", include_str!("data/cases/trainjob.yaml")),
 ];
 
 fn strings(v: &Value) -> Vec<String> {

@@ -96,8 +96,9 @@ fn wrap(k: usize, tpl: Value) -> Value {
     bare["metadata"]["name"] = json!("p");
     let pytorch = json!({"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": "j"},
         "spec": {"pytorchReplicaSpecs": {"Master": {"replicas": 1, "template": tpl}, "Worker": {"replicas": 3, "template": tpl}}}});
-    match k % 9 {
+    match k % 10 {
         0 => bare,
+        9 => trainjob(tpl),
         1 => {
             json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}, "spec": {"parallelism": 4, "template": tpl}})
         }
@@ -126,6 +127,34 @@ fn wrap(k: usize, tpl: Value) -> Value {
     }
 }
 
+/// A TrainJob whose `node` patch is the template cut to the patch schema (a real API server prunes
+/// the rest), the first container as `node` with its resources in `spec.trainer`.
+fn trainjob(mut tpl: Value) -> Value {
+    let mut resources = Value::Null;
+    if let Some(spec) = tpl["spec"].as_object_mut() {
+        spec.remove("priorityClassName");
+        for c in spec["containers"].as_array_mut().into_iter().flatten() {
+            if c["name"] == "c0" {
+                c["name"] = json!("node");
+                resources = c["resources"].take();
+            }
+            if let Some(c) = c.as_object_mut() {
+                c.retain(|k, _| {
+                    ["name", "env", "securityContext", "volumeMounts"].contains(&k.as_str())
+                });
+            }
+        }
+    }
+    let mut trainer = json!({"numNodes": 2, "env": [{"name": "NCCL_DEBUG", "value": "TRACE"}]});
+    if resources.is_object() {
+        trainer["resourcesPerNode"] = resources;
+    }
+    json!({"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob", "metadata": {"name": "j"},
+        "spec": {"runtimeRef": {"name": "torch-distributed"}, "trainer": trainer, "runtimePatches": [
+            {"manager": "m", "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [
+                {"name": "node", "template": {"spec": {"template": tpl}}}]}}}}]}})
+}
+
 const POLICIES: [&str; 3] = [
     "",
     include_str!("data/policy-full.yaml"),
@@ -136,7 +165,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
     #[test]
-    fn engine_is_idempotent_and_its_patch_is_exact(tpl in pod(), kind in 0usize..9, policy in 0usize..3, openshift in any::<bool>()) {
+    fn engine_is_idempotent_and_its_patch_is_exact(tpl in pod(), kind in 0usize..10, policy in 0usize..3, openshift in any::<bool>()) {
         let engine = common::engine(Some(POLICIES[policy]));
         let obj = wrap(kind, tpl);
         let review = common::create(&engine, &obj, openshift);

@@ -434,6 +434,7 @@ mod mock_api_tests {
             "plain" => include_str!("../../tests/data/cluster/preflight/plain.json"),
             "kueue-jobset" => include_str!("../../tests/data/cluster/preflight/kueue-jobset.json"),
             "mlbatch" => include_str!("../../tests/data/cluster/preflight/mlbatch.json"),
+            "trainer" => include_str!("../../tests/data/cluster/preflight/trainer.json"),
             other => panic!("no state {other}"),
         };
         serde_json::from_str(text).unwrap()
@@ -528,6 +529,36 @@ mod mock_api_tests {
 
     fn pod_spec(obj: &Value) -> &Value {
         &obj["spec"]["template"]["spec"]
+    }
+
+    #[tokio::test]
+    async fn mock_api_trainer_cluster_applies_a_trainjob_and_refuses_a_missing_runtime() {
+        let o = submit(
+            state("trainer"),
+            vec![],
+            &[
+                "pytorch",
+                "tj",
+                "--backend",
+                "trainjob",
+                "--world-size",
+                "2",
+            ],
+        )
+        .await;
+        assert_eq!(o.names(), ["trainjob.trainer.kubeflow.org/tj"]);
+        let o = submit(
+            state("plain"),
+            vec![],
+            &["pytorch", "tj", "--backend", "trainjob"],
+        )
+        .await;
+        let msg = o.refusal();
+        assert!(
+            msg.contains("the TrainJob API (trainer.kubeflow.org/v1alpha1) is not served by this cluster: install the Kubeflow Trainer"),
+            "{msg}"
+        );
+        assert!(!o.wrote(), "{:?}", o.seen);
     }
 
     #[tokio::test]

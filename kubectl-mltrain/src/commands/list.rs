@@ -144,7 +144,7 @@ pub async fn rows(cluster: &Cluster, ns: Option<&str>) -> Result<Vec<Value>, Com
     }
     let wrapped = |o: &Value| {
         objects.iter().any(|a| {
-            a["kind"] == "AppWrapper"
+            jobs::is_wrapper(a)
                 && a["metadata"]["name"] == o["metadata"]["name"]
                 && a["metadata"]["namespace"] == o["metadata"]["namespace"]
         })

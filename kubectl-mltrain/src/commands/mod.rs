@@ -5,3 +5,5 @@ pub mod list;
 pub mod logs;
 pub mod policy;
 pub mod status;
+#[cfg(test)]
+mod trainjob_day2;

@@ -20,7 +20,7 @@ pub async fn fetch(
         .workloads(Some(ns), &selector)
         .await
         .map_err(failed)?;
-    let wrapped = objects.iter().any(|o| o["kind"] == "AppWrapper");
+    let wrapped = objects.iter().any(jobs::is_wrapper);
     let top = objects
         .into_iter()
         .find(|o| jobs::is_top(o, wrapped))

@@ -40,7 +40,22 @@ pub struct PodFacts {
 impl PodFacts {
     pub fn gather(root: &Value, t: &Template, policy: &Policy) -> PodFacts {
         let pod = root.pointer(t.path.pointer()).unwrap_or(&Value::Null);
-        let spec = pod.get("spec").unwrap_or(&Value::Null);
+        // A TrainJob's node patch: GPUs and memory are in `spec.trainer`.
+        let viewed = t
+            .runtime_patch
+            .as_ref()
+            .and_then(|rp| rp.trainer.as_ref())
+            .map(|tp| {
+                let tr = root.pointer(tp.pointer()).unwrap_or(&Value::Null);
+                let mut m = pod.as_object().cloned().unwrap_or_default();
+                super::trainjob::view(&mut m, tr);
+                Value::Object(m)
+            });
+        let spec = viewed
+            .as_ref()
+            .unwrap_or(pod)
+            .get("spec")
+            .unwrap_or(&Value::Null);
         let meta_sites: Vec<&Value> = t
             .enclosing
             .iter()

@@ -15,6 +15,7 @@ pub mod priority;
 pub mod resources;
 pub mod security;
 pub mod shm;
+pub mod trainjob;
 pub mod workload;
 
 use std::collections::BTreeMap;
@@ -243,7 +244,15 @@ impl Engine {
                 self.validate_sites(req.object, &found, req, &mut warnings, &mut violations);
                 for ((t, facts), pod) in found.iter().zip(&pods) {
                     if let Some(pod) = pod {
-                        self.validate_template(pod, t, facts, req, &mut warnings, &mut violations);
+                        self.validate_template(
+                            req.object,
+                            pod,
+                            t,
+                            facts,
+                            req,
+                            &mut warnings,
+                            &mut violations,
+                        );
                     }
                 }
                 let patch = template_patch(req.object, &found, &mut pods);
@@ -311,10 +320,32 @@ impl Engine {
                 if let Some(spec) = orig.get("spec") {
                     pod.insert("spec".into(), spec.clone());
                 }
-                self.apply_rules(&mut pod, t, facts, req, warnings);
+                self.apply_rules_on(obj, &mut pod, t, facts, req, warnings);
                 Some(Value::Object(pod))
             })
             .collect()
+    }
+
+    /// [`Self::apply_rules`], through a TrainJob's view of a runtime patch where there is one.
+    fn apply_rules_on(
+        &self,
+        obj: &Value,
+        pod: &mut Map<String, Value>,
+        t: &workload::Template,
+        facts: &PodFacts,
+        req: &Request<'_>,
+        warnings: &mut Vec<String>,
+    ) {
+        let Some(rp) = &t.runtime_patch else {
+            return self.apply_rules(pod, t, facts, req, warnings);
+        };
+        let original = Value::Object(pod.clone());
+        let trainer = rp.trainer.as_ref().and_then(|p| obj.pointer(p.pointer()));
+        if rp.trainer.is_some() {
+            trainjob::view(pod, trainer.unwrap_or(&Value::Null));
+        }
+        self.apply_rules(pod, t, facts, req, warnings);
+        trainjob::restrict(pod, trainer, &original);
     }
 
     fn apply_rules(
@@ -344,11 +375,13 @@ impl Engine {
         let found = self.survey(req.object);
         let mut warnings = Vec::new();
         for (t, facts) in &found {
-            if let Some(pod) = obj
-                .pointer_mut(t.path.pointer())
-                .and_then(Value::as_object_mut)
-            {
-                self.apply_rules(pod, t, facts, req, &mut warnings);
+            let mut pod = match obj.pointer(t.path.pointer()).and_then(Value::as_object) {
+                Some(p) => p.clone(),
+                None => continue,
+            };
+            self.apply_rules_on(req.object, &mut pod, t, facts, req, &mut warnings);
+            if let Some(slot) = obj.pointer_mut(t.path.pointer()) {
+                *slot = Value::Object(pod);
             }
         }
         obj
@@ -365,7 +398,7 @@ impl Engine {
         self.validate_sites(obj, &found, req, warnings, &mut out);
         for (t, facts) in &found {
             if let Some(pod) = obj.pointer(t.path.pointer()) {
-                self.validate_template(pod, t, facts, req, warnings, &mut out);
+                self.validate_template(obj, pod, t, facts, req, warnings, &mut out);
             }
         }
         out
@@ -406,8 +439,10 @@ impl Engine {
     }
 
     /// Checks of one pod template (or Pod).
+    #[allow(clippy::too_many_arguments)]
     fn validate_template(
         &self,
+        root: &Value,
         pod: &Value,
         t: &workload::Template,
         facts: &PodFacts,
@@ -415,6 +450,16 @@ impl Engine {
         warnings: &mut Vec<String>,
         out: &mut Vec<Violation>,
     ) {
+        let viewed;
+        let pod = match t.runtime_patch.as_ref().and_then(|rp| rp.trainer.as_ref()) {
+            Some(tp) => {
+                let mut m = pod.as_object().cloned().unwrap_or_default();
+                trainjob::view(&mut m, root.pointer(tp.pointer()).unwrap_or(&Value::Null));
+                viewed = Value::Object(m);
+                &viewed
+            }
+            None => pod,
+        };
         let mut cx = Cx::new(&self.policy, req, facts, &t.path, warnings);
         priority::validate(pod, &cx, out);
         hosts::validate(pod, &mut cx, out);

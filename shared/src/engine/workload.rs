@@ -20,6 +20,7 @@ pub const HANDLED_KINDS: &[(&str, &str, &str)] = &[
     ("kubeflow.org", "MPIJob", "mpijobs"),
     ("jobset.x-k8s.io", "JobSet", "jobsets"),
     ("workload.codeflare.dev", "AppWrapper", "appwrappers"),
+    ("trainer.kubeflow.org", "TrainJob", "trainjobs"),
 ];
 
 /// One pod template (or a bare Pod) found in an object.
@@ -34,6 +35,16 @@ pub struct Template {
     pub pods: Option<u64>,
     /// The metadata objects enclosing this template, outermost first (an AppWrapper, its PyTorchJob).
     pub enclosing: Vec<FieldPath>,
+    /// Set for a TrainJob's runtime patch template: rules run on a view with the trainer fields and
+    /// the result is cut back to the patch schema ([`super::trainjob`]).
+    pub runtime_patch: Option<RuntimePatch>,
+}
+
+/// Where a runtime patch template's trainer fields are.
+#[derive(Debug, Clone)]
+pub struct RuntimePatch {
+    /// `spec.trainer` of the TrainJob, when this patch targets the `node` job.
+    pub trainer: Option<FieldPath>,
 }
 
 /// The API group and kind of an object.
@@ -65,6 +76,7 @@ pub fn templates(obj: &Value, at: &FieldPath, enclosing: &[FieldPath], out: &mut
             bare_pod: false,
             pods,
             enclosing: inner.clone(),
+            runtime_patch: None,
         })
     };
     match (group, kind) {
@@ -73,6 +85,7 @@ pub fn templates(obj: &Value, at: &FieldPath, enclosing: &[FieldPath], out: &mut
             bare_pod: true,
             pods: None,
             enclosing: enclosing.to_vec(),
+            runtime_patch: None,
         }),
         ("batch", "Job") => push(
             at.key("spec").key("template"),
@@ -141,6 +154,41 @@ pub fn templates(obj: &Value, at: &FieldPath, enclosing: &[FieldPath], out: &mut
                             .key("template"),
                         Some(total),
                     );
+                }
+            }
+        }
+        ("trainer.kubeflow.org", "TrainJob") => {
+            let pods = Some(super::trainjob::num_nodes(obj));
+            let patches = spec
+                .and_then(|s| s.get("runtimePatches"))
+                .and_then(Value::as_array);
+            for (i, p) in patches.into_iter().flatten().enumerate() {
+                let rjs = p
+                    .pointer("/trainingRuntimeSpec/template/spec/replicatedJobs")
+                    .and_then(Value::as_array);
+                for (j, rj) in rjs.into_iter().flatten().enumerate() {
+                    let node =
+                        rj.get("name").and_then(Value::as_str) == Some(super::trainjob::NODE);
+                    out.push(Template {
+                        path: at
+                            .key("spec")
+                            .key("runtimePatches")
+                            .index(i)
+                            .key("trainingRuntimeSpec")
+                            .key("template")
+                            .key("spec")
+                            .key("replicatedJobs")
+                            .index(j)
+                            .key("template")
+                            .key("spec")
+                            .key("template"),
+                        bare_pod: false,
+                        pods,
+                        enclosing: inner.clone(),
+                        runtime_patch: Some(RuntimePatch {
+                            trainer: node.then(|| at.key("spec").key("trainer")),
+                        }),
+                    });
                 }
             }
         }

@@ -61,6 +61,14 @@ pub fn longest(job: &TrainingJob) -> (String, &'static str) {
                 )
             }
         }
+        (Backend::TrainJob, _) => (
+            format!(
+                "{n}-{}-0-{}-abcde",
+                crate::render::trainjob::NODE_JOB,
+                last(job.world_size)
+            ),
+            "the pod name of the JobSet the Trainer creates (with its 5-character suffix)",
+        ),
         (Backend::MpiJob, _) => (
             format!("{n}-worker-{}", last(job.world_size)),
             "the MPI operator's worker host name",

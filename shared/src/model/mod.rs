@@ -52,15 +52,18 @@ pub enum Backend {
     PyTorchJob,
     AppWrapper,
     MpiJob,
+    /// Kubeflow Trainer v2 `TrainJob` referencing a (Cluster)TrainingRuntime.
+    TrainJob,
 }
 
 impl Backend {
-    pub const ALL: [Backend; 5] = [
+    pub const ALL: [Backend; 6] = [
         Backend::Job,
         Backend::JobSet,
         Backend::PyTorchJob,
         Backend::AppWrapper,
         Backend::MpiJob,
+        Backend::TrainJob,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +73,7 @@ impl Backend {
             Backend::PyTorchJob => "pytorchjob",
             Backend::AppWrapper => "appwrapper",
             Backend::MpiJob => "mpijob",
+            Backend::TrainJob => "trainjob",
         }
     }
 }
@@ -86,7 +90,7 @@ impl std::str::FromStr for Backend {
         Backend::ALL
             .into_iter()
             .find(|b| b.as_str() == s)
-            .ok_or_else(|| format!("{s:?} is not a backend; use one of: job, jobset, pytorchjob, appwrapper, mpijob"))
+            .ok_or_else(|| format!("{s:?} is not a backend; use one of: job, jobset, pytorchjob, appwrapper, mpijob, trainjob"))
     }
 }
 
@@ -420,6 +424,36 @@ pub struct FrameworkOptions {
     pub servers: Option<u32>,
     /// DeepSpeed's SSH keys (`--launcher ssh` on the job backend).
     pub ssh_keys: Option<SshKeyPair>,
+    /// The Kubeflow Trainer runtime a TrainJob references (`--runtime`, `--runtime-kind`).
+    pub runtime: TrainerRuntime,
+}
+
+/// Which kind of Kubeflow Trainer runtime a TrainJob references.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RuntimeKind {
+    /// Cluster-scoped `ClusterTrainingRuntime` (the Trainer's defaults are these).
+    #[default]
+    Cluster,
+    /// Namespaced `TrainingRuntime`, in the TrainJob's namespace.
+    Namespaced,
+}
+
+impl RuntimeKind {
+    /// The `kind` of the runtime object.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Cluster => "ClusterTrainingRuntime",
+            RuntimeKind::Namespaced => "TrainingRuntime",
+        }
+    }
+}
+
+/// The runtime a TrainJob references; `name: None` means the framework's default runtime.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrainerRuntime {
+    pub name: Option<String>,
+    /// Set only by `--runtime-kind`.
+    pub kind: Option<RuntimeKind>,
 }
 
 /// One distributed training job.

@@ -125,6 +125,7 @@ impl TrainingJob {
         self.check_networking(&mut c);
         self.check_fault_tolerance(&mut c);
         self.check_backend(&mut c);
+        self.check_trainjob(&mut c);
         if c.0.is_empty() { Ok(()) } else { Err(c.0) }
     }
 
@@ -473,16 +474,18 @@ impl TrainingJob {
                 true
             }
             (Framework::DeepSpeed, Backend::MpiJob) => self.options.launcher == Launcher::Ssh,
-            (Framework::DeepSpeed, Backend::JobSet | Backend::PyTorchJob | Backend::AppWrapper) => {
-                self.options.launcher == Launcher::Torchrun
-            }
+            (Framework::PyTorch, Backend::TrainJob) => true,
+            (
+                Framework::DeepSpeed,
+                Backend::JobSet | Backend::PyTorchJob | Backend::AppWrapper | Backend::TrainJob,
+            ) => self.options.launcher == Launcher::Torchrun,
             _ => false,
         };
         if !ok {
             let hint = match self.framework {
-                Framework::PyTorch => "use job, jobset, pytorchjob or appwrapper",
+                Framework::PyTorch => "use job, jobset, pytorchjob, appwrapper or trainjob",
                 Framework::DeepSpeed => {
-                    "use job or mpijob, or --launcher torchrun for jobset, pytorchjob or appwrapper"
+                    "use job or mpijob, or --launcher torchrun for jobset, pytorchjob, appwrapper or trainjob (the deepspeed-distributed MPI runtime is not supported yet)"
                 }
                 Framework::MXNet => "MXNet's parameter server runs on the job backend only",
             };
@@ -491,6 +494,99 @@ impl TrainingJob {
                 self.backend,
                 format!("does not run {}; {hint}", self.framework),
             );
+        }
+    }
+}
+
+impl TrainingJob {
+    /// `--runtime` belongs to the trainjob backend, and a TrainJob carries only what the Trainer's
+    /// API can express: `spec.trainer` and `spec.runtimePatches` (v2.3.0), whose container patches
+    /// hold env, volume mounts and security context only (no image, command or envFrom), so init
+    /// containers, envFrom, pull policy, priority class and scheduler cannot be set through it
+    /// (kubeflow/trainer `pkg/apis/trainer/v1alpha1/trainjob_types.go`).
+    fn check_trainjob(&self, c: &mut Check) {
+        let rt = &self.options.runtime;
+        if self.backend != Backend::TrainJob {
+            if let Some(n) = &rt.name {
+                c.fail(
+                    "--runtime",
+                    n,
+                    "only with --backend trainjob; add --backend trainjob or drop --runtime",
+                );
+            }
+            if let Some(k) = rt.kind {
+                c.fail(
+                    "--runtime-kind",
+                    k.as_str(),
+                    "only with --backend trainjob; add --backend trainjob or drop --runtime-kind",
+                );
+            }
+            return;
+        }
+        if let Some(n) = &rt.name {
+            c.name("--runtime", n, subdomain, "runtime name");
+        }
+        let unsupported = "the Kubeflow Trainer's TrainJob has no field for it (spec.runtimePatches patches only env, volume mounts and security context of containers); drop it, or use another --backend";
+        if self.code.git.is_some() {
+            c.fail(
+                "--git-repo",
+                self.code
+                    .git
+                    .as_ref()
+                    .map(|g| g.url.as_str())
+                    .unwrap_or_default(),
+                format!("needs an init container, which {unsupported}"),
+            );
+        }
+        for ic in &self.init_containers {
+            c.fail(
+                "initContainers",
+                &ic.name,
+                format!("an init container: {unsupported}"),
+            );
+        }
+        for e in &self.env_from {
+            let v = match e {
+                super::EnvFrom::Secret(n) | super::EnvFrom::ConfigMap(n) => n,
+            };
+            c.fail(
+                "--env-from-secret/--env-from-configmap",
+                v,
+                format!("envFrom: {unsupported}; use --env K=secret:NAME/KEY"),
+            );
+        }
+        if let Some(cm) = &self.networking.nccl_env_config_map {
+            c.fail(
+                "--nccl-env-configmap",
+                cm,
+                format!("envFrom: {unsupported}; use --env K=configmap:NAME/KEY"),
+            );
+        }
+        if let Some(p) = &self.image.pull_policy {
+            c.fail(
+                "--image-pull-policy",
+                p,
+                format!("imagePullPolicy: {unsupported}"),
+            );
+        }
+        if let Some(p) = &self.scheduling.priority {
+            c.fail("--priority", p, format!("priorityClassName: {unsupported}"));
+        }
+        if let Some(s) = &self.scheduling.scheduler {
+            c.fail("--scheduler", s, format!("schedulerName: {unsupported}"));
+        }
+        if self.networking.port != super::Networking::default().port {
+            c.fail(
+                "--port",
+                self.networking.port,
+                "the Trainer sets the rendezvous port itself (PET_MASTER_PORT=29400); drop --port",
+            );
+        }
+        if let Some(n) = self.fault_tolerance.max_restarts {
+            c.fail("--max-restarts", n, "the Trainer's torch runtime has no elastic restarts yet; drop --max-restarts, or use --backend jobset or pytorchjob");
+        }
+        if self.fault_tolerance.restart_policy != "Never" {
+            c.fail("--restart-policy", &self.fault_tolerance.restart_policy, "the runtime decides the restart policy of a TrainJob's pods; drop --restart-policy");
         }
     }
 }
@@ -545,7 +641,7 @@ mod tests {
             "--volume \"relative\": must be an absolute path",
             "--roce-gdr \"2\": RoCE GDR only helps between pods",
             "--appwrapper-annotation \"1 day\": failureGracePeriodDuration:",
-            "--backend \"mpijob\": does not run pytorch; use job, jobset, pytorchjob or appwrapper",
+            "--backend \"mpijob\": does not run pytorch; use job, jobset, pytorchjob, appwrapper or trainjob",
         ];
         for w in want {
             assert!(

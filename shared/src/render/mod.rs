@@ -12,6 +12,7 @@ pub mod launch;
 pub mod mxnet;
 pub mod pod;
 pub mod pytorchjob;
+pub mod trainjob;
 
 use serde_json::{Map, Value, json};
 use thiserror::Error;
@@ -82,6 +83,9 @@ pub fn render(job: &TrainingJob) -> Result<Vec<Value>, RenderError> {
         }
         (Framework::PyTorch | Framework::DeepSpeed, Backend::AppWrapper) if torchrun_based(job) => {
             out.push(pytorchjob::render_appwrapper(job))
+        }
+        (Framework::PyTorch | Framework::DeepSpeed, Backend::TrainJob) if torchrun_based(job) => {
+            out.push(trainjob::render(job))
         }
         (framework, backend) => {
             return Err(RenderError::Unsupported {

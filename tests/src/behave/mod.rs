@@ -28,7 +28,7 @@ use serde_json::Value;
 pub use image::ImageUser;
 pub use kubelet::ContainerLog;
 
-use controllers::{Admission, appwrapper, job, jobset, kueue, mpijob, pytorchjob};
+use controllers::{Admission, appwrapper, job, jobset, kueue, mpijob, pytorchjob, trainjob};
 
 /// The cluster a case runs on.
 #[derive(Clone, Debug)]
@@ -159,7 +159,14 @@ impl Outcome {
     }
 }
 
-const WORKLOADS: &[&str] = &["Job", "JobSet", "PyTorchJob", "MPIJob", "AppWrapper"];
+const WORKLOADS: &[&str] = &[
+    "Job",
+    "JobSet",
+    "PyTorchJob",
+    "MPIJob",
+    "AppWrapper",
+    "TrainJob",
+];
 
 fn end_of(o: &Value) -> Option<bool> {
     match store::kind(o) {
@@ -168,8 +175,22 @@ fn end_of(o: &Value) -> Option<bool> {
         "PyTorchJob" => pytorchjob::finished(o),
         "MPIJob" => mpijob::finished(o),
         "AppWrapper" => appwrapper::finished(o),
+        "TrainJob" => trainjob::finished(o),
         _ => None,
     }
+}
+
+/// The Kubeflow Trainer's default ClusterTrainingRuntimes (`torch-distributed`,
+/// `deepspeed-distributed`), as the Trainer's manifests install them, for [`Cluster::existing`].
+pub fn trainer_runtimes() -> Vec<Value> {
+    let dir = crate::shared_dir().join("schemas/runtimes");
+    let mut out = Vec::new();
+    for f in ["torch_distributed.yaml", "deepspeed_distributed.yaml"] {
+        let text = std::fs::read_to_string(dir.join(f))
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.join(f).display()));
+        out.extend(crate::yaml_docs(&text));
+    }
+    out
 }
 
 fn scratch() -> PathBuf {
@@ -266,6 +287,7 @@ pub fn run(cluster: &Cluster, objects: &[Value]) -> Outcome {
     loop {
         kueue::reconcile(&mut st, &cluster.local_queues);
         appwrapper::reconcile(&mut st, &adm, ns, &mut timers, &mut problems);
+        trainjob::reconcile(&mut st, ns, &mut problems);
         jobset::reconcile(&mut st, &adm, ns, &mut problems);
         pytorchjob::reconcile(&mut st, &adm, ns, &mut problems);
         mpijob::reconcile(&mut st, &adm, ns, &root, &mut problems);

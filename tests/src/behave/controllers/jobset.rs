@@ -16,7 +16,8 @@
 //! - Completed per `successPolicy` (`executeSuccessPolicy`): operator All (the default) when every Job
 //!   of the targeted replicated jobs (all, when none are named) completed, Any when one did; a finished
 //!   JobSet deletes its remaining active Jobs (`deleteJobs(ownedJobs.active)`);
-//! - a suspended JobSet creates no Jobs.
+//! - a suspended JobSet creates no Jobs;
+//! - the JobSet webhook defaults each replicated job's `completionMode` to Indexed.
 
 use serde_json::{Value, json};
 
@@ -143,6 +144,11 @@ pub fn reconcile(store: &mut Store, _adm: &Admission, ns: &str, problems: &mut V
                         }
                         meta["name"] = Value::from(jname.clone());
                         meta["ownerReferences"] = json!([store::controller_ref(&js)]);
+                        // The JobSet webhook's defaulting (`pkg/webhooks/jobset_webhook.go`,
+                        // `Default`): replicated jobs are Indexed unless they say otherwise.
+                        if j["spec"]["completionMode"].is_null() {
+                            j["spec"]["completionMode"] = Value::from("Indexed");
+                        }
                         if dns {
                             j["spec"]["template"]["spec"]["subdomain"] =
                                 Value::from(subdomain.clone());

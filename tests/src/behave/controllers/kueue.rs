@@ -1,5 +1,5 @@
 //! Kueue, as far as admission goes (kubernetes-sigs/kueue `pkg/controller/jobframework/reconciler.go`,
-//! `ReconcileGenericJob`; site docs "Run a Job", "Run a JobSet", "Run a Kubeflow Job",
+//! `ReconcileGenericJob`; site docs "Run a Job", "Run a JobSet", "Run a Kubeflow Job", "Run a TrainJob",
 //! "Run an AppWrapper"): only a workload labelled `kueue.x-k8s.io/queue-name` is managed; when the
 //! named LocalQueue exists in the namespace it is admitted and unsuspended (quota is not modelled:
 //! every queue has room). A suspended workload without the label, or whose queue does not exist,
@@ -14,14 +14,21 @@ const QUEUE: &str = "kueue.x-k8s.io/queue-name";
 /// Where each kind keeps its suspend flag.
 fn suspend_path(kind: &str) -> Option<&'static [&'static str]> {
     match kind {
-        "Job" | "JobSet" | "AppWrapper" => Some(&["spec", "suspend"]),
+        "Job" | "JobSet" | "AppWrapper" | "TrainJob" => Some(&["spec", "suspend"]),
         "PyTorchJob" | "MPIJob" => Some(&["spec", "runPolicy", "suspend"]),
         _ => None,
     }
 }
 
 pub fn reconcile(store: &mut Store, local_queues: &[String]) {
-    for kind in ["Job", "JobSet", "AppWrapper", "PyTorchJob", "MPIJob"] {
+    for kind in [
+        "Job",
+        "JobSet",
+        "AppWrapper",
+        "PyTorchJob",
+        "MPIJob",
+        "TrainJob",
+    ] {
         for name in store.names(kind) {
             let o = store.get(kind, &name).expect("object");
             let Some(queue) = store::label(o, QUEUE).map(str::to_string) else {
@@ -53,7 +60,14 @@ pub fn reconcile(store: &mut Store, local_queues: &[String]) {
 /// Suspended workloads that Kueue will never admit, with the reason.
 pub fn stuck(store: &Store, local_queues: &[String]) -> Vec<String> {
     let mut out = Vec::new();
-    for kind in ["Job", "JobSet", "AppWrapper", "PyTorchJob", "MPIJob"] {
+    for kind in [
+        "Job",
+        "JobSet",
+        "AppWrapper",
+        "PyTorchJob",
+        "MPIJob",
+        "TrainJob",
+    ] {
         for o in store.list(kind) {
             let path = suspend_path(kind).expect("kind");
             let mut at = o;

@@ -1,0 +1,185 @@
+//! The `trainjob` backend: a Kubeflow Trainer v2 `trainer.kubeflow.org/v1alpha1` TrainJob referencing
+//! a ClusterTrainingRuntime (`torch-distributed` by default, `--runtime`, `--runtime-kind`).
+//!
+//! Why it looks like this (kubeflow/trainer v2.3.0):
+//! - `spec.trainer` carries what the Trainer merges into the runtime's `node` container: `numNodes`,
+//!   `numProcPerNode`, `image`, `command`, `env`, `resourcesPerNode`
+//!   (`pkg/apis/trainer/v1alpha1/trainjob_types.go`).
+//! - The torch plugin injects `PET_NNODES`, `PET_NPROC_PER_NODE`, `PET_NODE_RANK` (the completion
+//!   index), `PET_MASTER_ADDR` (`<trainjob>-node-0-0.<trainjob>`) and `PET_MASTER_PORT` (29400), and
+//!   refuses a TrainJob that sets them (`pkg/runtime/framework/plugins/torch/torch.go`). torchrun reads
+//!   `PET_<FLAG>` as the default of each of its flags, so the script runs bare `torchrun` and passes
+//!   none of those flags: nothing can contradict the Trainer.
+//! - Everything else the pod needs (volumes, mounts, node selection, tolerations, affinity, service
+//!   account, security context, labels and annotations) goes through `spec.runtimePatches`, applied to
+//!   the runtime's `node` replicated job, whose container is named `node`
+//!   (`pkg/runtime/framework/plugins/jobset/builder.go`). Its container patches hold only env, volume
+//!   mounts and security context, so what needs more (init containers, envFrom) is refused by the
+//!   model's validation.
+//! - The Trainer names the JobSet after the TrainJob; Kueue's queue label goes on the TrainJob.
+//!
+//! References: <https://github.com/kubeflow/trainer/blob/master/pkg/runtime/framework/plugins/torch/torch.go>,
+//! <https://github.com/kubeflow/trainer/blob/master/pkg/runtime/framework/plugins/jobset/builder.go>,
+//! <https://github.com/kubeflow/trainer/blob/master/pkg/apis/trainer/v1alpha1/trainjob_types.go>.
+
+use serde_json::{Map, Value, json};
+
+use super::{pod, workload_metadata};
+use crate::model::{RuntimeKind, TrainingJob, default_image};
+
+/// The Trainer's API version.
+pub const API_VERSION: &str = "trainer.kubeflow.org/v1alpha1";
+/// The runtime's replicated job (and container) the trainer runs in.
+pub const NODE_JOB: &str = "node";
+/// The default runtime for torchrun-based jobs.
+pub const TORCH_RUNTIME: &str = "torch-distributed";
+/// The label on a runtime naming its framework (`torch`, `deepspeed`, ...).
+pub const FRAMEWORK_LABEL: &str = "trainer.kubeflow.org/framework";
+/// `runtimePatches[].manager` of our patch.
+pub const PATCH_MANAGER: &str = "mltrain.io/kubectl-mltrain";
+/// The port the Trainer's torch plugin sets as `PET_MASTER_PORT`.
+pub const MASTER_PORT: u16 = 29400;
+
+/// The runtime a job references: its name and kind.
+pub fn runtime(job: &TrainingJob) -> (String, RuntimeKind) {
+    let rt = &job.options.runtime;
+    (
+        rt.name.clone().unwrap_or_else(|| TORCH_RUNTIME.to_string()),
+        rt.kind.unwrap_or_default(),
+    )
+}
+
+/// The framework the referenced runtime must be for (its [`FRAMEWORK_LABEL`]): every job this backend
+/// renders runs under torchrun (DeepSpeed with `--launcher torchrun`).
+pub const RUNTIME_FRAMEWORK: &str = "torch";
+
+/// Pod spec fields the runtime patch may carry (`PodSpecPatch` in v2.3.0).
+const POD_PATCH_FIELDS: [&str; 9] = [
+    "affinity",
+    "imagePullSecrets",
+    "nodeSelector",
+    "securityContext",
+    "serviceAccountName",
+    "terminationGracePeriodSeconds",
+    "tolerations",
+    "volumes",
+    "initContainers",
+];
+
+pub fn render(job: &TrainingJob) -> Value {
+    let script = super::launch::script(job, &["torchrun".to_string()]);
+    let template = pod::template(job, pod::PodParts::new(NODE_JOB, script));
+    let container = &template["spec"]["containers"][0];
+
+    let mut trainer = Map::new();
+    trainer.insert("numNodes".into(), json!(job.world_size));
+    trainer.insert("numProcPerNode".into(), json!(job.nproc()));
+    // The runtime's own image unless the user chose one.
+    if job.image.name != default_image(job.framework) {
+        trainer.insert("image".into(), container["image"].clone());
+    }
+    trainer.insert("command".into(), container["command"].clone());
+    for (from, to) in [("env", "env"), ("resources", "resourcesPerNode")] {
+        if let Some(v) = container.get(from) {
+            trainer.insert(to.into(), v.clone());
+        }
+    }
+
+    let mut node_container = Map::new();
+    node_container.insert("name".into(), json!(NODE_JOB));
+    for k in ["volumeMounts", "securityContext"] {
+        if let Some(v) = container.get(k) {
+            node_container.insert(k.into(), v.clone());
+        }
+    }
+    let mut pod_spec = Map::new();
+    if node_container.len() > 1 {
+        pod_spec.insert("containers".into(), json!([node_container]));
+    }
+    for k in POD_PATCH_FIELDS {
+        if let Some(v) = template["spec"].get(k) {
+            pod_spec.insert(k.into(), v.clone());
+        }
+    }
+    let mut pod_template = json!({"metadata": template["metadata"].clone()});
+    if !pod_spec.is_empty() {
+        pod_template["spec"] = Value::Object(pod_spec);
+    }
+    let patch = json!({
+        "manager": PATCH_MANAGER,
+        "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [{
+            "name": NODE_JOB,
+            "template": {"spec": {"template": pod_template}},
+        }]}}},
+    });
+
+    let (name, kind) = runtime(job);
+    let mut spec = json!({
+        "runtimeRef": {"apiGroup": "trainer.kubeflow.org", "kind": kind.as_str(), "name": name},
+        "trainer": trainer,
+        "runtimePatches": [patch],
+    });
+    if let Some(d) = job.fault_tolerance.active_deadline_seconds {
+        spec["activeDeadlineSeconds"] = json!(d);
+    }
+    if job.scheduling.queue.is_some() {
+        // Kueue admits the TrainJob by unsuspending it.
+        spec["suspend"] = json!(true);
+    }
+    json!({"apiVersion": API_VERSION, "kind": "TrainJob", "metadata": workload_metadata(job), "spec": spec})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Backend, Framework, Main};
+
+    fn job() -> TrainingJob {
+        let mut j = TrainingJob::new("tj", Framework::PyTorch);
+        j.backend = Backend::TrainJob;
+        j.world_size = 3;
+        j
+    }
+
+    #[test]
+    fn torchrun_gets_no_flags_the_trainer_sets() {
+        let mut j = job();
+        j.program.main = Main::Command(vec!["train.py".into()]);
+        let tj = render(&j);
+        let cmd = tj["spec"]["trainer"]["command"][2].as_str().unwrap();
+        assert!(cmd.ends_with("exec torchrun train.py\n"), "{cmd}");
+        assert!(!cmd.contains("PET_") && !cmd.contains("--nnodes"));
+        assert_eq!(tj["spec"]["trainer"]["numNodes"], 3);
+        assert_eq!(tj["spec"]["runtimeRef"]["name"], "torch-distributed");
+        assert!(tj["spec"]["trainer"].get("image").is_none());
+    }
+
+    #[test]
+    fn runtime_choice_and_kind() {
+        let mut j = job();
+        j.options.runtime.name = Some("my-torch".into());
+        j.options.runtime.kind = Some(RuntimeKind::Namespaced);
+        let tj = render(&j);
+        assert_eq!(tj["spec"]["runtimeRef"]["name"], "my-torch");
+        assert_eq!(tj["spec"]["runtimeRef"]["kind"], "TrainingRuntime");
+    }
+
+    #[test]
+    fn pod_settings_go_through_the_node_patch() {
+        let mut j = job();
+        j.storage.shm_size = Some("8Gi".into());
+        j.scheduling.service_account = Some("trainer".into());
+        let tj = render(&j);
+        let p = &tj["spec"]["runtimePatches"][0];
+        assert_eq!(p["manager"], PATCH_MANAGER);
+        let rj = &p["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0];
+        assert_eq!(rj["name"], "node");
+        let spec = &rj["template"]["spec"]["template"]["spec"];
+        assert_eq!(spec["serviceAccountName"], "trainer");
+        assert_eq!(spec["containers"][0]["name"], "node");
+        assert_eq!(
+            spec["containers"][0]["volumeMounts"][0]["mountPath"],
+            "/dev/shm"
+        );
+    }
+}
