@@ -12,23 +12,25 @@ use crate::behave::store::{self, Store};
 const QUEUE: &str = "kueue.x-k8s.io/queue-name";
 
 /// Where each kind keeps its suspend flag.
-fn suspend_path(kind: &str) -> Option<&'static [&'static str]> {
+fn suspend_path(kind: &str) -> &'static str {
     match kind {
-        "Job" | "JobSet" | "AppWrapper" | "TrainJob" => Some(&["spec", "suspend"]),
-        "PyTorchJob" | "MPIJob" => Some(&["spec", "runPolicy", "suspend"]),
-        _ => None,
+        "PyTorchJob" | "MPIJob" => "/spec/runPolicy/suspend",
+        _ => "/spec/suspend",
     }
 }
 
+/// The kinds Kueue manages here.
+const KINDS: [&str; 6] = [
+    "Job",
+    "JobSet",
+    "AppWrapper",
+    "PyTorchJob",
+    "MPIJob",
+    "TrainJob",
+];
+
 pub fn reconcile(store: &mut Store, local_queues: &[String]) {
-    for kind in [
-        "Job",
-        "JobSet",
-        "AppWrapper",
-        "PyTorchJob",
-        "MPIJob",
-        "TrainJob",
-    ] {
+    for kind in KINDS {
         for name in store.names(kind) {
             let o = store.get(kind, &name).expect("object");
             let Some(queue) = store::label(o, QUEUE).map(str::to_string) else {
@@ -44,14 +46,11 @@ pub fn reconcile(store: &mut Store, local_queues: &[String]) {
             if !local_queues.contains(&queue) {
                 continue;
             }
-            let path = suspend_path(kind).expect("kind");
             let o = store.get_mut(kind, &name).expect("object");
-            let mut at: &mut Value = o;
-            for p in &path[..path.len() - 1] {
-                at = &mut at[*p];
-            }
-            if at[path[path.len() - 1]] == true {
-                at[path[path.len() - 1]] = Value::from(false);
+            if let Some(flag) = o.pointer_mut(suspend_path(kind))
+                && *flag == true
+            {
+                *flag = Value::from(false);
             }
         }
     }
@@ -60,21 +59,9 @@ pub fn reconcile(store: &mut Store, local_queues: &[String]) {
 /// Suspended workloads that Kueue will never admit, with the reason.
 pub fn stuck(store: &Store, local_queues: &[String]) -> Vec<String> {
     let mut out = Vec::new();
-    for kind in [
-        "Job",
-        "JobSet",
-        "AppWrapper",
-        "PyTorchJob",
-        "MPIJob",
-        "TrainJob",
-    ] {
+    for kind in KINDS {
         for o in store.list(kind) {
-            let path = suspend_path(kind).expect("kind");
-            let mut at = o;
-            for p in path {
-                at = &at[*p];
-            }
-            if *at != true {
+            if o.pointer(suspend_path(kind)) != Some(&Value::Bool(true)) {
                 continue;
             }
             let name = store::name(o);
