@@ -12,7 +12,7 @@ use serde_json::Value;
 use mltrain_shared::kinds::{self, Outcome};
 use mltrain_shared::vocab::kubernetes::JOB_COMPLETION_INDEX;
 use mltrain_shared::vocab::mltrain::{JOB_NAME, ROLE, WORLD_SIZE};
-use mltrain_shared::vocab::training_operator as kubeflow;
+use mltrain_shared::vocab::training_operator;
 
 /// A job's phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,10 +69,12 @@ pub fn rank_of(pod: &Value) -> Option<u32> {
     if let Some(i) = num(JOB_COMPLETION_INDEX) {
         return Some(i);
     }
-    let index = num(kubeflow::REPLICA_INDEX)?;
-    match labels[kubeflow::REPLICA_TYPE].as_str()? {
+    let index = num(training_operator::REPLICA_INDEX)?;
+    match labels[training_operator::REPLICA_TYPE].as_str()? {
         "master" | "Master" => Some(0),
-        "worker" | "Worker" if labels[kubeflow::JOB_ROLE].is_null() && pod_is_pytorch(pod) => {
+        "worker" | "Worker"
+            if labels[training_operator::JOB_ROLE].is_null() && pod_is_pytorch(pod) =>
+        {
             Some(index + 1)
         }
         _ => Some(index),
@@ -80,7 +82,8 @@ pub fn rank_of(pod: &Value) -> Option<u32> {
 }
 
 fn pod_is_pytorch(pod: &Value) -> bool {
-    pod["metadata"]["labels"][kubeflow::OPERATOR_NAME] == kubeflow::PYTORCHJOB_CONTROLLER
+    pod["metadata"]["labels"][training_operator::OPERATOR_NAME]
+        == training_operator::PYTORCHJOB_CONTROLLER
 }
 
 /// A pod's state for `status`.

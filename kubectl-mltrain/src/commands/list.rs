@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use mltrain_shared::vocab::{kubernetes, kueue, mltrain};
 use serde_json::{Value, json};
 
 use crate::cli::{ListArgs, ListFormat};
@@ -10,7 +11,6 @@ use crate::cluster::Cluster;
 use crate::error::{CommandError, Exit};
 use crate::jobs;
 use crate::output;
-use mltrain_shared::vocab::{kubernetes, kueue, mltrain};
 
 /// One row.
 pub fn summary(top: &Value, pods: &[Value]) -> Value {

@@ -69,9 +69,7 @@ pub fn templates(obj: &Value, at: &FieldPath, enclosing: &[FieldPath], out: &mut
             let pods = Some(count(obj, &holders, pods));
             for (path, holder) in holders {
                 let runtime_patch = trainer.map(|t| RuntimePatch {
-                    trainer: (holder.and_then(|h| h.get("name")).and_then(Value::as_str)
-                        == Some(t.job))
-                    .then(|| follow(at, t.fields)),
+                    trainer: named(holder, t.job).then(|| follow(at, t.fields)),
                 });
                 out.push(Template {
                     path: follow(&path, template),
@@ -90,6 +88,11 @@ pub fn templates(obj: &Value, at: &FieldPath, enclosing: &[FieldPath], out: &mut
             }
         }
     }
+}
+
+/// Whether `holder` (a replicated job) has this name.
+fn named(holder: Option<&Value>, name: &str) -> bool {
+    holder.and_then(|h| h.get("name")).and_then(Value::as_str) == Some(name)
 }
 
 /// How many pods the templates at `holders` run at once.
@@ -232,6 +235,73 @@ mod tests {
                 .collect();
             assert_eq!(find(obj), want);
         }
+    }
+
+    #[test]
+    fn finds_operator_templates_counting_every_replica() {
+        let tpl = json!({"spec": {"containers": []}});
+        let mpi = json!({"apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob", "spec": {"mpiReplicaSpecs": {
+            "Launcher": {"replicas": 1, "template": tpl}, "Worker": {"replicas": 4, "template": tpl}}}});
+        assert_eq!(
+            find(mpi),
+            [
+                (
+                    "spec.mpiReplicaSpecs.Launcher.template".to_string(),
+                    false,
+                    Some(5),
+                    1
+                ),
+                (
+                    "spec.mpiReplicaSpecs.Worker.template".to_string(),
+                    false,
+                    Some(5),
+                    1
+                ),
+            ]
+        );
+        let deploy =
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template": tpl}});
+        assert_eq!(
+            find(deploy),
+            [("spec.template".to_string(), false, Some(1), 1)]
+        );
+        let no_spec = json!({"apiVersion": "batch/v1", "kind": "Job"});
+        assert_eq!(
+            find(no_spec),
+            [("spec.template".to_string(), false, Some(1), 1)]
+        );
+    }
+
+    #[test]
+    fn trainjob_patches_see_the_trainer_only_in_the_node_job() {
+        let obj = json!({"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob", "spec": {
+            "trainer": {"numNodes": 3},
+            "runtimePatches": [{"trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [
+                {"name": "dataset-initializer", "template": {}}, {"name": "node", "template": {}}]}}}}]}});
+        let mut out = Vec::new();
+        templates(&obj, &FieldPath::root(), &[], &mut out);
+        let seen: Vec<_> = out
+            .iter()
+            .map(|t| {
+                let trainer = t
+                    .runtime_patch
+                    .as_ref()
+                    .map(|p| p.trainer.as_ref().map(|f| f.dotted().to_string()));
+                (t.path.dotted().to_string(), t.pods, trainer)
+            })
+            .collect();
+        let path = |j: usize| {
+            format!(
+                "spec.runtimePatches[0].trainingRuntimeSpec.template.spec.replicatedJobs[{j}].template.spec.template"
+            )
+        };
+        assert_eq!(
+            seen,
+            [
+                (path(0), Some(3), Some(None)),
+                (path(1), Some(3), Some(Some("spec.trainer".to_string()))),
+            ]
+        );
     }
 
     #[test]
