@@ -30,6 +30,20 @@ pub struct Resource {
 }
 
 impl Resource {
+    pub const fn new(
+        group: &'static str,
+        version: &'static str,
+        kind: &'static str,
+        plural: &'static str,
+    ) -> Self {
+        Resource {
+            group,
+            version,
+            kind,
+            plural,
+        }
+    }
+
     /// `group/version`, or the version alone for the core group.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
@@ -184,12 +198,7 @@ impl Top {
 /// Kubeflow Trainer v2 (kubeflow/trainer `pkg/apis/trainer/v1alpha1/trainjob_types.go`): no pod
 /// template of its own; pod settings sit in runtime patches of the runtime's replicated jobs.
 pub const TRAIN_JOB: WorkloadKind = WorkloadKind {
-    api: Resource {
-        group: "trainer.kubeflow.org",
-        version: "v1alpha1",
-        kind: "TrainJob",
-        plural: "trainjobs",
-    },
+    api: Resource::new("trainer.kubeflow.org", "v1alpha1", "TrainJob", "trainjobs"),
     pods: Pods::Templates {
         each: "spec.runtimePatches[*].trainingRuntimeSpec.template.spec.replicatedJobs[*]",
         template: "template.spec.template",
@@ -212,12 +221,12 @@ pub const TRAIN_JOB: WorkloadKind = WorkloadKind {
 /// AppWrapper (project-codeflare/appwrapper `api/v1beta2/appwrapper_types.go`): wraps other
 /// workloads and reports one `status.phase` for them.
 pub const APP_WRAPPER: WorkloadKind = WorkloadKind {
-    api: Resource {
-        group: "workload.codeflare.dev",
-        version: "v1beta2",
-        kind: "AppWrapper",
-        plural: "appwrappers",
-    },
+    api: Resource::new(
+        "workload.codeflare.dev",
+        "v1beta2",
+        "AppWrapper",
+        "appwrappers",
+    ),
     pods: Pods::Components("spec.components[*].template"),
     top: Some(Top {
         suspend: "spec.suspend",
@@ -233,12 +242,7 @@ pub const APP_WRAPPER: WorkloadKind = WorkloadKind {
 
 /// The training operator's PyTorchJob (kubeflow/training-operator `pkg/apis/kubeflow.org/v1`).
 pub const PYTORCH_JOB: WorkloadKind = WorkloadKind {
-    api: Resource {
-        group: "kubeflow.org",
-        version: "v1",
-        kind: "PyTorchJob",
-        plural: "pytorchjobs",
-    },
+    api: Resource::new("kubeflow.org", "v1", "PyTorchJob", "pytorchjobs"),
     pods: Pods::Templates {
         each: "spec.pytorchReplicaSpecs.*",
         template: "template",
@@ -257,12 +261,7 @@ pub const PYTORCH_JOB: WorkloadKind = WorkloadKind {
 
 /// The MPI operator's MPIJob (kubeflow/mpi-operator `pkg/apis/kubeflow/v2beta1/types.go`).
 pub const MPI_JOB: WorkloadKind = WorkloadKind {
-    api: Resource {
-        group: "kubeflow.org",
-        version: "v2beta1",
-        kind: "MPIJob",
-        plural: "mpijobs",
-    },
+    api: Resource::new("kubeflow.org", "v2beta1", "MPIJob", "mpijobs"),
     pods: Pods::Templates {
         each: "spec.mpiReplicaSpecs.*",
         template: "template",
@@ -282,12 +281,7 @@ pub const MPI_JOB: WorkloadKind = WorkloadKind {
 /// JobSet (kubernetes-sigs/jobset `api/jobset/v1alpha2/jobset_types.go`): replicated Jobs, each run
 /// `replicas` times.
 pub const JOB_SET: WorkloadKind = WorkloadKind {
-    api: Resource {
-        group: "jobset.x-k8s.io",
-        version: "v1alpha2",
-        kind: "JobSet",
-        plural: "jobsets",
-    },
+    api: Resource::new("jobset.x-k8s.io", "v1alpha2", "JobSet", "jobsets"),
     pods: Pods::Templates {
         each: "spec.replicatedJobs[*]",
         template: "template.spec.template",
@@ -306,12 +300,7 @@ pub const JOB_SET: WorkloadKind = WorkloadKind {
 
 /// Job (k8s.io/api `batch/v1/types.go`).
 pub const JOB: WorkloadKind = WorkloadKind {
-    api: Resource {
-        group: "batch",
-        version: "v1",
-        kind: "Job",
-        plural: "jobs",
-    },
+    api: Resource::new("batch", "v1", "Job", "jobs"),
     pods: Pods::Templates {
         each: "spec",
         template: "template",
@@ -330,12 +319,7 @@ pub const JOB: WorkloadKind = WorkloadKind {
 
 /// CronJob: a Job template run on a schedule.
 pub const CRON_JOB: WorkloadKind = WorkloadKind {
-    api: Resource {
-        group: "batch",
-        version: "v1",
-        kind: "CronJob",
-        plural: "cronjobs",
-    },
+    api: Resource::new("batch", "v1", "CronJob", "cronjobs"),
     pods: Pods::Templates {
         each: "spec.jobTemplate.spec",
         template: "template",
@@ -346,12 +330,7 @@ pub const CRON_JOB: WorkloadKind = WorkloadKind {
 };
 
 pub const DEPLOYMENT: WorkloadKind = WorkloadKind {
-    api: Resource {
-        group: "apps",
-        version: "v1",
-        kind: "Deployment",
-        plural: "deployments",
-    },
+    api: Resource::new("apps", "v1", "Deployment", "deployments"),
     pods: Pods::Templates {
         each: "spec",
         template: "template",
@@ -362,12 +341,7 @@ pub const DEPLOYMENT: WorkloadKind = WorkloadKind {
 };
 
 pub const STATEFUL_SET: WorkloadKind = WorkloadKind {
-    api: Resource {
-        group: "apps",
-        version: "v1",
-        kind: "StatefulSet",
-        plural: "statefulsets",
-    },
+    api: Resource::new("apps", "v1", "StatefulSet", "statefulsets"),
     pods: Pods::Templates {
         each: "spec",
         template: "template",
@@ -378,12 +352,7 @@ pub const STATEFUL_SET: WorkloadKind = WorkloadKind {
 };
 
 pub const POD: WorkloadKind = WorkloadKind {
-    api: Resource {
-        group: "",
-        version: "v1",
-        kind: "Pod",
-        plural: "pods",
-    },
+    api: Resource::new("", "v1", "Pod", "pods"),
     pods: Pods::Itself,
     top: None,
 };
@@ -407,24 +376,9 @@ pub const WORKLOADS: &[WorkloadKind] = &[
 /// The other kinds a job of ours consists of: rendered beside its workload, owned by it, deleted
 /// after it.
 pub const JOB_PARTS: [Resource; 3] = [
-    Resource {
-        group: "",
-        version: "v1",
-        kind: "Service",
-        plural: "services",
-    },
-    Resource {
-        group: "",
-        version: "v1",
-        kind: "Secret",
-        plural: "secrets",
-    },
-    Resource {
-        group: "",
-        version: "v1",
-        kind: "ConfigMap",
-        plural: "configmaps",
-    },
+    Resource::new("", "v1", "Service", "services"),
+    Resource::new("", "v1", "Secret", "secrets"),
+    Resource::new("", "v1", "ConfigMap", "configmaps"),
 ];
 
 /// The kinds a job's top object can be, in [`WORKLOADS`] order.

@@ -1,6 +1,7 @@
 //! `kubectl mltrain status NAME`: the phase (as `list` derives it), every rank's pod, and the last
 //! events of what is not running, which explain a stuck job (unschedulable, image pull errors, ...).
 
+use mltrain_shared::vocab::kubernetes::APP_NAME;
 use serde_json::Value;
 
 use crate::cli::TargetArgs;
@@ -42,9 +43,7 @@ pub fn render(top: &Value, pods: &[Value], events: &[(String, Vec<Value>)]) -> S
         "Name:       {}\nNamespace:  {}\nFramework:  {}\nBackend:    {}\nPhase:      {}\nRanks:      {ready}/{total} ready\n",
         top["metadata"]["name"].as_str().unwrap_or(""),
         top["metadata"]["namespace"].as_str().unwrap_or(""),
-        labels[mltrain_shared::vocab::kubernetes::APP_NAME]
-            .as_str()
-            .unwrap_or(""),
+        labels[APP_NAME].as_str().unwrap_or(""),
         top["kind"].as_str().unwrap_or("").to_lowercase(),
         phase.as_str(),
     );
