@@ -10,6 +10,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Client, Config};
+use mltrain_shared::kinds::{self, Resource};
 use serde_json::Value;
 use thiserror::Error;
 
@@ -84,7 +85,7 @@ impl Cluster {
         Ok(groups
             .groups
             .iter()
-            .any(|g| g.name == "security.openshift.io"))
+            .any(|g| g.name == mltrain_shared::vocab::openshift::SECURITY_API_GROUP))
     }
 
     /// The cluster policy text, if the ConfigMap exists (and we may read it).
@@ -99,7 +100,7 @@ impl Cluster {
         }
     }
 
-    /// Server-side apply a job's objects: the workload (the last object of a kind in [`TOP_KINDS`])
+    /// Server-side apply a job's objects: the workload (the last object of a kind in [`kinds::tops`])
     /// first, then every other object in order with an ownerReference to it, so deleting the workload
     /// by any means (kubectl delete, a TTL, Kueue) also removes its Service, ConfigMaps and the Secret
     /// holding the SSH key. Pods that start before their ConfigMap exists wait for it, as the kubelet
@@ -119,11 +120,9 @@ impl Cluster {
     ) -> Result<Vec<Applied>, ClusterError> {
         let mut params = PatchParams::apply(field_manager);
         params.dry_run = dry_run;
-        let owner_at = objects.iter().rposition(|o| {
-            TOP_KINDS
-                .iter()
-                .any(|k| o["kind"] == k.2 && api_version_of(*k) == o["apiVersion"])
-        });
+        let owner_at = objects
+            .iter()
+            .rposition(|o| kinds::tops().any(|(k, _)| k.api.is_exactly(o)));
         let order: Vec<usize> = owner_at
             .into_iter()
             .chain((0..objects.len()).filter(|i| Some(*i) != owner_at))
@@ -219,44 +218,8 @@ impl Cluster {
     }
 }
 
-/// The kinds a job's top object can be, with their REST resource.
-pub const TOP_KINDS: [(&str, &str, &str, &str); 6] = [
-    ("trainer.kubeflow.org", "v1alpha1", "TrainJob", "trainjobs"),
-    (
-        "workload.codeflare.dev",
-        "v1beta2",
-        "AppWrapper",
-        "appwrappers",
-    ),
-    ("kubeflow.org", "v1", "PyTorchJob", "pytorchjobs"),
-    ("kubeflow.org", "v2beta1", "MPIJob", "mpijobs"),
-    ("jobset.x-k8s.io", "v1alpha2", "JobSet", "jobsets"),
-    ("batch", "v1", "Job", "jobs"),
-];
-
-/// Every kind of object a job may consist of, deleted in this order (workloads first).
-const JOB_KINDS: [(&str, &str, &str, &str); 9] = [
-    TOP_KINDS[0],
-    TOP_KINDS[1],
-    TOP_KINDS[2],
-    TOP_KINDS[3],
-    TOP_KINDS[4],
-    TOP_KINDS[5],
-    ("", "v1", "Service", "services"),
-    ("", "v1", "Secret", "secrets"),
-    ("", "v1", "ConfigMap", "configmaps"),
-];
-
-fn api_version_of((group, version, _, _): (&str, &str, &str, &str)) -> String {
-    if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    }
-}
-
-fn resource((group, version, kind, plural): (&str, &str, &str, &str)) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+fn resource(r: &Resource) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(r.group, r.version, r.kind), r.plural)
 }
 
 /// A list failed because the kind is not installed (404) or not ours to see (403): nothing to show.
@@ -280,18 +243,14 @@ impl Cluster {
         selector: &str,
     ) -> Result<Vec<Value>, ClusterError> {
         let mut out = Vec::new();
-        for k in TOP_KINDS {
-            let api = self.dynamic(&resource(k), ns);
+        for (k, _) in kinds::tops() {
+            let api = self.dynamic(&resource(&k.api), ns);
             match api.list(&ListParams::default().labels(selector)).await {
                 Ok(list) => {
                     for item in list.items {
                         let mut v = serde_json::to_value(item).unwrap_or(Value::Null);
-                        v["kind"] = Value::from(k.2);
-                        v["apiVersion"] = Value::from(if k.0.is_empty() {
-                            k.1.to_string()
-                        } else {
-                            format!("{}/{}", k.0, k.1)
-                        });
+                        v["kind"] = Value::from(k.api.kind);
+                        v["apiVersion"] = Value::from(k.api.api_version());
                         out.push(v);
                     }
                 }
@@ -397,9 +356,9 @@ impl Cluster {
     /// Delete every object of job `name` (all kinds; those whose CRD is absent are skipped). Returns
     /// what was deleted, as `kind.group/name`.
     pub async fn delete_job(&self, ns: &str, name: &str) -> Result<Vec<String>, ClusterError> {
-        let selector = format!("{}={name}", mltrain_shared::engine::facts::JOB_NAME_LABEL);
+        let selector = format!("{}={name}", mltrain_shared::vocab::mltrain::JOB_NAME);
         let mut deleted = Vec::new();
-        for k in JOB_KINDS {
+        for k in kinds::job_resources() {
             let api = self.dynamic(&resource(k), Some(ns));
             let list = match api.list(&ListParams::default().labels(&selector)).await {
                 Ok(l) => l,
@@ -416,16 +375,16 @@ impl Cluster {
                     Err(e) => {
                         return Err(ClusterError::Api(format!(
                             "deleting {} {obj_name}: {e}",
-                            k.2
+                            k.kind
                         )));
                     }
                 }
-                let group = if k.0.is_empty() {
+                let group = if k.group.is_empty() {
                     String::new()
                 } else {
-                    format!(".{}", k.0)
+                    format!(".{}", k.group)
                 };
-                deleted.push(format!("{}{group}/{obj_name}", k.2.to_lowercase()));
+                deleted.push(format!("{}{group}/{obj_name}", k.kind.to_lowercase()));
             }
         }
         Ok(deleted)
@@ -440,23 +399,12 @@ pub struct Applied {
     pub name: String,
 }
 
-/// The REST resource of an object the plugin renders.
+/// The REST resource of an object the plugin renders (a kind of [`kinds::job_resources`]).
 pub fn api_resource(obj: &Value) -> Option<ApiResource> {
     let api_version = obj["apiVersion"].as_str()?;
     let kind = obj["kind"].as_str()?;
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let plural = match kind {
-        "ConfigMap" => "configmaps",
-        "Secret" => "secrets",
-        "Service" => "services",
-        "Job" => "jobs",
-        "JobSet" => "jobsets",
-        "PyTorchJob" => "pytorchjobs",
-        "MPIJob" => "mpijobs",
-        "AppWrapper" => "appwrappers",
-        "TrainJob" => "trainjobs",
-        _ => return None,
-    };
+    let plural = kinds::job_resources().find(|r| r.kind == kind)?.plural;
     Some(ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk(group, version, kind),
         plural,

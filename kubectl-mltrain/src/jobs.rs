@@ -9,7 +9,10 @@
 
 use serde_json::Value;
 
-use mltrain_shared::engine::facts::{JOB_NAME_LABEL, WORLD_SIZE_LABEL};
+use mltrain_shared::kinds::{self, Outcome};
+use mltrain_shared::vocab::kubernetes::JOB_COMPLETION_INDEX;
+use mltrain_shared::vocab::mltrain::{JOB_NAME, ROLE, WORLD_SIZE};
+use mltrain_shared::vocab::training_operator;
 
 /// A job's phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,27 +62,18 @@ pub struct Rank {
     pub reason: String,
 }
 
-fn condition_true(obj: &Value, kind: &str) -> bool {
-    obj.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == kind && c["status"] == "True")
-        })
-}
-
 /// The rank of a pod, from the labels each backend sets.
 pub fn rank_of(pod: &Value) -> Option<u32> {
     let labels = &pod["metadata"]["labels"];
     let num = |k: &str| labels[k].as_str().and_then(|v| v.parse::<u32>().ok());
-    if let Some(i) = num("batch.kubernetes.io/job-completion-index") {
+    if let Some(i) = num(JOB_COMPLETION_INDEX) {
         return Some(i);
     }
-    let index = num("training.kubeflow.org/replica-index")?;
-    match labels["training.kubeflow.org/replica-type"].as_str()? {
+    let index = num(training_operator::REPLICA_INDEX)?;
+    match labels[training_operator::REPLICA_TYPE].as_str()? {
         "master" | "Master" => Some(0),
         "worker" | "Worker"
-            if labels["training.kubeflow.org/job-role"].is_null() && pod_is_pytorch(pod) =>
+            if labels[training_operator::JOB_ROLE].is_null() && pod_is_pytorch(pod) =>
         {
             Some(index + 1)
         }
@@ -88,7 +82,8 @@ pub fn rank_of(pod: &Value) -> Option<u32> {
 }
 
 fn pod_is_pytorch(pod: &Value) -> bool {
-    pod["metadata"]["labels"]["training.kubeflow.org/operator-name"] == "pytorchjob-controller"
+    pod["metadata"]["labels"][training_operator::OPERATOR_NAME]
+        == training_operator::PYTORCHJOB_CONTROLLER
 }
 
 /// A pod's state for `status`.
@@ -127,7 +122,7 @@ pub fn rank(pod: &Value) -> Rank {
     };
     Rank {
         rank: rank_of(pod),
-        role: pod["metadata"]["labels"]["mltrain.io/role"]
+        role: pod["metadata"]["labels"][ROLE]
             .as_str()
             .unwrap_or("")
             .to_string(),
@@ -154,55 +149,22 @@ pub fn is_training_rank(r: &Rank) -> bool {
 
 /// The job's size, from the label every object carries.
 pub fn world_size(top: &Value) -> u64 {
-    top["metadata"]["labels"][WORLD_SIZE_LABEL]
+    top["metadata"]["labels"][WORLD_SIZE]
         .as_str()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
 
-/// The phase of a job from its top object and its pods.
+/// The phase of a job from its top object (how its kind ends and waits is in the table of
+/// workload kinds) and its pods.
 pub fn phase(top: &Value, pods: &[Value]) -> Phase {
-    let kind = top["kind"].as_str().unwrap_or("");
-    let finished = match kind {
-        "Job" => (
-            condition_true(top, "Complete"),
-            condition_true(top, "Failed"),
-        ),
-        "JobSet" => (
-            condition_true(top, "Completed"),
-            condition_true(top, "Failed"),
-        ),
-        "TrainJob" => (
-            condition_true(top, "Complete"),
-            condition_true(top, "Failed"),
-        ),
-        "PyTorchJob" | "MPIJob" => (
-            condition_true(top, "Succeeded"),
-            condition_true(top, "Failed"),
-        ),
-        "AppWrapper" => {
-            let p = top
-                .pointer("/status/phase")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            (p == "Succeeded", p == "Failed")
-        }
-        _ => (false, false),
-    };
-    match finished {
-        (true, _) => return Phase::Succeeded,
-        (_, true) => return Phase::Failed,
-        _ => {}
+    let how = kinds::by_kind(top["kind"].as_str().unwrap_or("")).and_then(|k| k.top);
+    match how.and_then(|t| t.outcome(top)) {
+        Some(Outcome::Succeeded) => return Phase::Succeeded,
+        Some(Outcome::Failed) => return Phase::Failed,
+        None => {}
     }
-    let suspended = top.pointer("/spec/suspend") == Some(&Value::Bool(true))
-        || top.pointer("/spec/runPolicy/suspend") == Some(&Value::Bool(true))
-        || (kind == "AppWrapper"
-            && matches!(
-                top.pointer("/status/phase").and_then(Value::as_str),
-                None | Some("" | "Suspended")
-            ))
-        || condition_true(top, "Suspended");
-    if suspended {
+    if how.is_some_and(|t| t.held(top)) {
         return Phase::Queued;
     }
     let ranks: Vec<Rank> = pods.iter().map(rank).filter(is_training_rank).collect();
@@ -251,9 +213,9 @@ pub fn explain(events: &[Value]) -> Option<String> {
 pub fn pod_creators(top: &Value) -> Vec<String> {
     let name = top["metadata"]["name"].as_str().unwrap_or("").to_string();
     let mut out = vec![name.clone()];
-    if top["kind"] == "TrainJob" {
+    if top["kind"] == kinds::TRAIN_JOB.api.kind {
         // The Trainer's JobSet (same name, already listed) and its `node` Job.
-        out.push(format!("{name}-node-0"));
+        out.push(format!("{name}-{}-0", mltrain_shared::vocab::trainer::NODE));
     }
     for rj in top
         .pointer("/spec/replicatedJobs")
@@ -281,7 +243,7 @@ pub fn ranks_ready(top: &Value, pods: &[Value]) -> (usize, u64) {
 
 /// The job a (top or inner) object belongs to.
 pub fn job_name(obj: &Value) -> Option<&str> {
-    obj["metadata"]["labels"][JOB_NAME_LABEL].as_str()
+    obj["metadata"]["labels"][JOB_NAME].as_str()
 }
 
 /// Whether `obj` is its job's top object: named after the job and not the inner workload of a
@@ -289,12 +251,14 @@ pub fn job_name(obj: &Value) -> Option<&str> {
 /// TrainJob's JobSet.
 pub fn is_top(obj: &Value, wrapped: bool) -> bool {
     let named = job_name(obj).is_some_and(|j| obj["metadata"]["name"] == j);
-    named && !(wrapped && matches!(obj["kind"].as_str(), Some("PyTorchJob" | "JobSet")))
+    named && !(wrapped && kinds::is_wrapped_kind(obj["kind"].as_str().unwrap_or("")))
 }
 
 /// Whether `obj` wraps another workload of its name (an AppWrapper, a TrainJob).
 pub fn is_wrapper(obj: &Value) -> bool {
-    matches!(obj["kind"].as_str(), Some("AppWrapper" | "TrainJob"))
+    kinds::by_kind(obj["kind"].as_str().unwrap_or(""))
+        .and_then(|k| k.top)
+        .is_some_and(|t| t.wraps.is_some())
 }
 
 /// Interleave lines of several ranks by their kubelet timestamp (`2026-...Z text`), prefixing each

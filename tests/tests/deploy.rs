@@ -266,7 +266,7 @@ fn webhook_rules_cover_exactly_the_kinds_the_engine_handles() {
     let docs = kustomize("deploy/base");
     let engine_kinds: BTreeSet<(String, String)> = HANDLED_KINDS
         .iter()
-        .map(|(g, _, r)| (g.to_string(), r.to_string()))
+        .map(|k| (k.api.group.to_string(), k.api.plural.to_string()))
         .collect();
     for (kind, ops) in [
         ("MutatingWebhookConfiguration", vec!["CREATE"]),

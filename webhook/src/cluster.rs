@@ -50,7 +50,11 @@ pub async fn refresh(client: &Client, state: &State, reported: &mut Option<Resul
     let found = client
         .list_api_groups()
         .await
-        .map(|g| g.groups.iter().any(|g| g.name == "security.openshift.io"))
+        .map(|g| {
+            g.groups
+                .iter()
+                .any(|g| g.name == mltrain_shared::vocab::openshift::SECURITY_API_GROUP)
+        })
         .map_err(|e| e.to_string());
     if let Ok(v) = &found {
         state.set_cluster_is_openshift(*v);

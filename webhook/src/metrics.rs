@@ -54,7 +54,7 @@ impl Metrics {
     ) {
         let kind = if mltrain_shared::engine::HANDLED_KINDS
             .iter()
-            .any(|(_, k, _)| *k == kind)
+            .any(|k| k.api.kind == kind)
         {
             kind
         } else {

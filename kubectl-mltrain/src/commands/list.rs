@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use mltrain_shared::vocab::{kubernetes, kueue, mltrain};
 use serde_json::{Value, json};
 
 use crate::cli::{ListArgs, ListFormat};
@@ -11,8 +12,6 @@ use crate::error::{CommandError, Exit};
 use crate::jobs;
 use crate::output;
 
-const MANAGED: &str = "app.kubernetes.io/managed-by=kubectl-mltrain";
-
 /// One row.
 pub fn summary(top: &Value, pods: &[Value]) -> Value {
     let (ready, total) = jobs::ranks_ready(top, pods);
@@ -20,13 +19,13 @@ pub fn summary(top: &Value, pods: &[Value]) -> Value {
     json!({
         "namespace": top["metadata"]["namespace"],
         "name": top["metadata"]["name"],
-        "framework": labels["app.kubernetes.io/name"],
+        "framework": labels[kubernetes::APP_NAME],
         "backend": top["kind"].as_str().unwrap_or("").to_lowercase(),
         "ranksReady": ready,
         "ranks": total,
         "phase": jobs::phase(top, pods).as_str(),
         "created": top["metadata"]["creationTimestamp"],
-        "queue": labels["kueue.x-k8s.io/queue-name"],
+        "queue": labels[kueue::QUEUE_NAME],
     })
 }
 
@@ -126,11 +125,9 @@ pub fn render(
 /// Rows for every job in `ns` (or every namespace).
 pub async fn rows(cluster: &Cluster, ns: Option<&str>) -> Result<Vec<Value>, CommandError> {
     let failed = |e: crate::cluster::ClusterError| CommandError::Failed(format!("error: {e}"));
-    let objects = cluster.workloads(ns, MANAGED).await.map_err(failed)?;
-    let pods = cluster
-        .pods(ns, mltrain_shared::engine::facts::JOB_NAME_LABEL)
-        .await
-        .map_err(failed)?;
+    let managed = format!("{}={}", kubernetes::APP_MANAGED_BY, mltrain::MANAGER);
+    let objects = cluster.workloads(ns, &managed).await.map_err(failed)?;
+    let pods = cluster.pods(ns, mltrain::JOB_NAME).await.map_err(failed)?;
     let mut by_job: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
     for p in pods {
         let key = (

@@ -1,6 +1,7 @@
 //! `kubectl mltrain status NAME`: the phase (as `list` derives it), every rank's pod, and the last
 //! events of what is not running, which explain a stuck job (unschedulable, image pull errors, ...).
 
+use mltrain_shared::vocab::kubernetes::APP_NAME;
 use serde_json::Value;
 
 use crate::cli::TargetArgs;
@@ -15,7 +16,7 @@ pub async fn fetch(
     name: &str,
 ) -> Result<(Value, Vec<Value>), CommandError> {
     let failed = |e: crate::cluster::ClusterError| CommandError::Failed(format!("error: {e}"));
-    let selector = format!("{}={name}", mltrain_shared::engine::facts::JOB_NAME_LABEL);
+    let selector = format!("{}={name}", mltrain_shared::vocab::mltrain::JOB_NAME);
     let objects = cluster
         .workloads(Some(ns), &selector)
         .await
@@ -42,7 +43,7 @@ pub fn render(top: &Value, pods: &[Value], events: &[(String, Vec<Value>)]) -> S
         "Name:       {}\nNamespace:  {}\nFramework:  {}\nBackend:    {}\nPhase:      {}\nRanks:      {ready}/{total} ready\n",
         top["metadata"]["name"].as_str().unwrap_or(""),
         top["metadata"]["namespace"].as_str().unwrap_or(""),
-        labels["app.kubernetes.io/name"].as_str().unwrap_or(""),
+        labels[APP_NAME].as_str().unwrap_or(""),
         top["kind"].as_str().unwrap_or("").to_lowercase(),
         phase.as_str(),
     );

@@ -7,15 +7,15 @@ use super::json;
 use super::workload::Template;
 use crate::policy::Policy;
 use crate::quantity::{self, Quantity};
+use crate::vocab::mltrain::{HOST_IGNORE_LIST, JOB_NAME, SHARED_MEMORY, WORLD_SIZE};
 
-/// Annotation: a comma-separated list of nodes this job must avoid.
-pub const HOST_IGNORE_ANNOTATION: &str = "mltrain.io/host-ignore-list";
-/// Annotation: `"false"` opts a job out of the `/dev/shm` volume.
-pub const SHARED_MEMORY_ANNOTATION: &str = "mltrain.io/shared-memory";
-/// Label the plugin puts on every pod; marks a training pod even without GPUs.
-pub const JOB_NAME_LABEL: &str = "mltrain.io/job-name";
-/// Label the plugin puts on every pod: the number of pods of the job.
-pub const WORLD_SIZE_LABEL: &str = "mltrain.io/world-size";
+/// The names under their old spelling, kept only for `render/*` and `engine/hosts.rs` (other
+/// engineers' files in this refactor) until the lead switches them to [`crate::vocab`] after the
+/// merge; then delete this.
+pub use crate::vocab::mltrain::{
+    HOST_IGNORE_LIST as HOST_IGNORE_ANNOTATION, JOB_NAME as JOB_NAME_LABEL,
+    SHARED_MEMORY as SHARED_MEMORY_ANNOTATION, WORLD_SIZE as WORLD_SIZE_LABEL,
+};
 
 /// Facts about one pod template.
 #[derive(Debug, Clone, Default)]
@@ -72,7 +72,7 @@ impl PodFacts {
             pod.get("metadata")
                 .and_then(|m| json::str_at(m, &["labels", key]))
         };
-        let world = labelled(WORLD_SIZE_LABEL)
+        let world = labelled(WORLD_SIZE)
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(1);
         let pods = t
@@ -80,7 +80,7 @@ impl PodFacts {
             .unwrap_or_else(|| pods_from_pod_spec(spec))
             .max(world);
         let mut host_ignore: Vec<String> = policy.hosts.ignore.clone();
-        for list in annotation(HOST_IGNORE_ANNOTATION) {
+        for list in annotation(HOST_IGNORE_LIST) {
             for host in split_host_list(list) {
                 if crate::names::dns1123_subdomain(host).is_ok()
                     && !host_ignore.iter().any(|h| h == host)
@@ -93,10 +93,9 @@ impl PodFacts {
             bare_pod: t.bare_pod,
             gpus,
             multi_pod: pods > 1,
-            training: gpus > 0 || labelled(JOB_NAME_LABEL).is_some(),
+            training: gpus > 0 || labelled(JOB_NAME).is_some(),
             memory_limit: memory_limit(spec),
-            shm_opt_out: annotation(SHARED_MEMORY_ANNOTATION)
-                .any(|v| v.eq_ignore_ascii_case("false")),
+            shm_opt_out: annotation(SHARED_MEMORY).any(|v| v.eq_ignore_ascii_case("false")),
             host_ignore,
             windows: json::str_at(spec, &["os", "name"]) == Some("windows"),
         }

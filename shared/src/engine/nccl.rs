@@ -14,8 +14,10 @@ use super::{Cx, Violation};
 pub const TOPOLOGY_DIR: &str = "/var/run/nvidia-topologyd";
 /// The file in it that NCCL reads.
 pub const TOPOLOGY_FILE: &str = "/var/run/nvidia-topologyd/virtualTopology.xml";
-/// Multus' pod annotation.
-pub const MULTUS_ANNOTATION: &str = "k8s.v1.cni.cncf.io/networks";
+/// Multus' pod annotation under its old name, kept only for `render/pod.rs` (another engineer's file
+/// in this refactor) until the lead switches it to [`crate::vocab::multus::NETWORKS`]; then delete
+/// this.
+pub use crate::vocab::multus::NETWORKS as MULTUS_ANNOTATION;
 
 pub fn mutate(pod: &mut Map<String, Value>, cx: &mut Cx) {
     let n = &cx.policy.nccl;
@@ -26,7 +28,7 @@ pub fn mutate(pod: &mut Map<String, Value>, cx: &mut Cx) {
         && let Some(meta) = child_obj(pod, "metadata")
         && let Some(ann) = child_obj(meta, "annotations")
     {
-        super::json::set_default(ann, MULTUS_ANNOTATION, json!(net));
+        super::json::set_default(ann, crate::vocab::multus::NETWORKS, json!(net));
     }
     let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
         return;

@@ -10,8 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::json::{FieldPath, child_obj, has};
 use super::{Cx, Violation};
-
-pub const KUEUE_PRIORITY_LABEL: &str = "kueue.x-k8s.io/priority-class";
+use crate::vocab::kueue::PRIORITY_CLASS;
 
 pub fn mutate(pod: &mut Map<String, Value>, cx: &mut Cx) {
     let default = &cx.policy.priority.default;
@@ -47,9 +46,9 @@ pub fn validate(pod: &Value, cx: &Cx, out: &mut Vec<Violation>) {
 /// Check the Kueue priority label on one metadata object.
 pub fn validate_label(obj: &Value, meta_path: &FieldPath, cx: &Cx, out: &mut Vec<Violation>) {
     let meta = obj.get("metadata").unwrap_or(&Value::Null);
-    if let Some(class) = super::json::str_at(meta, &["labels", KUEUE_PRIORITY_LABEL]) {
+    if let Some(class) = super::json::str_at(meta, &["labels", PRIORITY_CLASS]) {
         check_class(
-            || meta_path.key("labels").key(KUEUE_PRIORITY_LABEL),
+            || meta_path.key("labels").key(PRIORITY_CLASS),
             class,
             obj,
             cx,

@@ -1,5 +1,5 @@
-//! Where pods hide: finds every pod template in an object, for each workload kind the engine knows,
-//! recursing into AppWrapper components.
+//! Where pods hide: finds every pod template in an object by walking the table of workload kinds
+//! ([`crate::kinds`]), recursing into AppWrapper components.
 //!
 //! Policy is applied to templates, not only to Pods, so `kubectl apply` of a Job or a PyTorchJob gets an
 //! immediate, explained refusal instead of pods that silently never appear.
@@ -7,21 +7,13 @@
 use serde_json::Value;
 
 use super::json::FieldPath;
+use crate::kinds::{self, Count, Pods, Step, WorkloadKind};
 
-/// A kind the engine applies to: (API group, kind, plural resource). The webhook configurations in
-/// `deploy/` must list exactly these (a test compares them).
-pub const HANDLED_KINDS: &[(&str, &str, &str)] = &[
-    ("", "Pod", "pods"),
-    ("batch", "Job", "jobs"),
-    ("batch", "CronJob", "cronjobs"),
-    ("apps", "Deployment", "deployments"),
-    ("apps", "StatefulSet", "statefulsets"),
-    ("kubeflow.org", "PyTorchJob", "pytorchjobs"),
-    ("kubeflow.org", "MPIJob", "mpijobs"),
-    ("jobset.x-k8s.io", "JobSet", "jobsets"),
-    ("workload.codeflare.dev", "AppWrapper", "appwrappers"),
-    ("trainer.kubeflow.org", "TrainJob", "trainjobs"),
-];
+/// The kinds the engine applies to. The webhook configurations in `deploy/` must list exactly these
+/// (a test compares them). An alias of [`kinds::WORKLOADS`] kept for `engine::HANDLED_KINDS`, which
+/// `engine/mod.rs` re-exports (another engineer's file in this refactor); the lead may re-export
+/// [`kinds::WORKLOADS`] instead after the merge.
+pub const HANDLED_KINDS: &[WorkloadKind] = kinds::WORKLOADS;
 
 /// One pod template (or a bare Pod) found in an object.
 #[derive(Debug, Clone)]
@@ -47,166 +39,123 @@ pub struct RuntimePatch {
     pub trainer: Option<FieldPath>,
 }
 
-/// The API group and kind of an object.
-pub fn group_kind(obj: &Value) -> (&str, &str) {
-    let api = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    let group = api.rsplit_once('/').map_or("", |(g, _)| g);
-    (group, obj.get("kind").and_then(Value::as_str).unwrap_or(""))
-}
-
 /// Whether the engine knows this object's kind.
 pub fn is_handled(obj: &Value) -> bool {
-    let (g, k) = group_kind(obj);
-    HANDLED_KINDS.iter().any(|(hg, hk, _)| *hg == g && *hk == k)
-}
-
-fn count(v: Option<&Value>) -> u64 {
-    v.and_then(Value::as_u64).unwrap_or(1)
+    kinds::workload_of(obj).is_some()
 }
 
 /// Every pod template in `obj`, which sits at `at` inside the request's object.
 pub fn templates(obj: &Value, at: &FieldPath, enclosing: &[FieldPath], out: &mut Vec<Template>) {
-    let (group, kind) = group_kind(obj);
-    let spec = obj.get("spec");
+    let Some(kind) = kinds::workload_of(obj) else {
+        return;
+    };
     let mut inner = enclosing.to_vec();
     inner.push(at.key("metadata"));
-    let mut push = |path: FieldPath, pods: Option<u64>| {
-        out.push(Template {
-            path,
-            bare_pod: false,
-            pods,
-            enclosing: inner.clone(),
-            runtime_patch: None,
-        })
-    };
-    match (group, kind) {
-        ("", "Pod") => out.push(Template {
+    match kind.pods {
+        Pods::Itself => out.push(Template {
             path: at.clone(),
             bare_pod: true,
             pods: None,
             enclosing: enclosing.to_vec(),
             runtime_patch: None,
         }),
-        ("batch", "Job") => push(
-            at.key("spec").key("template"),
-            Some(count(spec.and_then(|s| s.get("parallelism")))),
-        ),
-        ("batch", "CronJob") => {
-            let job = spec
-                .and_then(|s| s.get("jobTemplate"))
-                .and_then(|t| t.get("spec"));
-            push(
-                at.key("spec")
-                    .key("jobTemplate")
-                    .key("spec")
-                    .key("template"),
-                Some(count(job.and_then(|j| j.get("parallelism")))),
-            )
+        Pods::Templates {
+            each,
+            template,
+            pods,
+            trainer,
+        } => {
+            let holders = reach(at, Some(obj), each);
+            let pods = Some(count(obj, &holders, pods));
+            for (path, holder) in holders {
+                let runtime_patch = trainer.map(|t| RuntimePatch {
+                    trainer: named(holder, t.job).then(|| follow(at, t.fields)),
+                });
+                out.push(Template {
+                    path: follow(&path, template),
+                    bare_pod: false,
+                    pods,
+                    enclosing: inner.clone(),
+                    runtime_patch,
+                });
+            }
         }
-        ("apps", "Deployment" | "StatefulSet") => push(
-            at.key("spec").key("template"),
-            Some(count(spec.and_then(|s| s.get("replicas")))),
-        ),
-        ("kubeflow.org", "PyTorchJob" | "MPIJob") => {
-            let field = if kind == "PyTorchJob" {
-                "pytorchReplicaSpecs"
-            } else {
-                "mpiReplicaSpecs"
-            };
-            if let Some(specs) = spec.and_then(|s| s.get(field)).and_then(Value::as_object) {
-                // Saturating: a hostile count must not overflow (a panic in debug builds, a wrong
-                // answer in release); found by the fuzzer.
-                let total = specs
-                    .values()
-                    .map(|r| count(r.get("replicas")))
-                    .fold(0u64, u64::saturating_add);
-                for name in specs.keys() {
-                    push(
-                        at.key("spec").key(field).key(name).key("template"),
-                        Some(total),
-                    );
+        Pods::Components(components) => {
+            for (path, component) in reach(at, Some(obj), components) {
+                if let Some(c) = component {
+                    templates(c, &path, &inner, out);
                 }
             }
         }
-        ("jobset.x-k8s.io", "JobSet") => {
-            if let Some(rjs) = spec
-                .and_then(|s| s.get("replicatedJobs"))
-                .and_then(Value::as_array)
-            {
-                let parallel = |rj: &Value| {
-                    count(
-                        rj.get("template")
-                            .and_then(|t| t.get("spec"))
-                            .and_then(|s| s.get("parallelism")),
-                    )
-                };
-                let total = rjs
-                    .iter()
-                    .map(|rj| count(rj.get("replicas")).saturating_mul(parallel(rj)))
-                    .fold(0u64, u64::saturating_add);
-                for i in 0..rjs.len() {
-                    push(
-                        at.key("spec")
-                            .key("replicatedJobs")
-                            .index(i)
-                            .key("template")
-                            .key("spec")
-                            .key("template"),
-                        Some(total),
-                    );
-                }
-            }
-        }
-        ("trainer.kubeflow.org", "TrainJob") => {
-            let pods = Some(super::trainjob::num_nodes(obj));
-            let patches = spec
-                .and_then(|s| s.get("runtimePatches"))
-                .and_then(Value::as_array);
-            for (i, p) in patches.into_iter().flatten().enumerate() {
-                let rjs = p
-                    .pointer("/trainingRuntimeSpec/template/spec/replicatedJobs")
-                    .and_then(Value::as_array);
-                for (j, rj) in rjs.into_iter().flatten().enumerate() {
-                    let node =
-                        rj.get("name").and_then(Value::as_str) == Some(super::trainjob::NODE);
-                    out.push(Template {
-                        path: at
-                            .key("spec")
-                            .key("runtimePatches")
-                            .index(i)
-                            .key("trainingRuntimeSpec")
-                            .key("template")
-                            .key("spec")
-                            .key("replicatedJobs")
-                            .index(j)
-                            .key("template")
-                            .key("spec")
-                            .key("template"),
-                        bare_pod: false,
-                        pods,
-                        enclosing: inner.clone(),
-                        runtime_patch: Some(RuntimePatch {
-                            trainer: node.then(|| at.key("spec").key("trainer")),
-                        }),
-                    });
-                }
-            }
-        }
-        ("workload.codeflare.dev", "AppWrapper") => {
-            if let Some(components) = spec
-                .and_then(|s| s.get("components"))
-                .and_then(Value::as_array)
-            {
-                for (i, c) in components.iter().enumerate() {
-                    if let Some(t) = c.get("template") {
-                        let path = at.key("spec").key("components").index(i).key("template");
-                        templates(t, &path, &inner, out);
-                    }
-                }
-            }
-        }
-        _ => {}
     }
+}
+
+/// Whether `holder` (a replicated job) has this name.
+fn named(holder: Option<&Value>, name: &str) -> bool {
+    holder.and_then(|h| h.get("name")).and_then(Value::as_str) == Some(name)
+}
+
+/// How many pods the templates at `holders` run at once.
+fn count(obj: &Value, holders: &[(FieldPath, Option<&Value>)], pods: Count) -> u64 {
+    let number = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(1);
+    match pods {
+        Count::Field(f) => number(kinds::field(obj, f)),
+        Count::PerTemplate(factors) => holders
+            .iter()
+            .map(|(_, h)| {
+                factors
+                    .iter()
+                    .map(|f| number(h.and_then(|h| kinds::field(h, f))))
+                    .fold(1u64, u64::saturating_mul)
+            })
+            .fold(0u64, u64::saturating_add),
+    }
+}
+
+/// Every place a table path leads from `value` at `at`: a field leads on even when it is absent (a
+/// Job without `spec` still has its one template, found empty), a wildcard only to entries that
+/// exist.
+fn reach<'v>(
+    at: &FieldPath,
+    value: Option<&'v Value>,
+    path: &str,
+) -> Vec<(FieldPath, Option<&'v Value>)> {
+    let mut here = vec![(at.clone(), value)];
+    for step in kinds::steps(path) {
+        here = here
+            .into_iter()
+            .flat_map(|(p, v)| -> Vec<(FieldPath, Option<&'v Value>)> {
+                match step {
+                    Step::Key(k) => vec![(p.key(k), v.and_then(|v| v.get(k)))],
+                    Step::Entries => v
+                        .and_then(Value::as_object)
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, child)| (p.key(k), Some(child)))
+                        .collect(),
+                    Step::Items => v
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .enumerate()
+                        .map(|(i, item)| (p.index(i), Some(item)))
+                        .collect(),
+                }
+            })
+            .collect();
+    }
+    here
+}
+
+/// The field path at a table path without wildcards (the table's own test checks that those are).
+fn follow(at: &FieldPath, path: &str) -> FieldPath {
+    kinds::steps(path).fold(at.clone(), |p, step| match step {
+        Step::Key(k) => p.key(k),
+        Step::Entries | Step::Items => {
+            debug_assert!(false, "{path}: a wildcard where one field is meant");
+            p
+        }
+    })
 }
 
 #[cfg(test)]
@@ -286,6 +235,73 @@ mod tests {
                 .collect();
             assert_eq!(find(obj), want);
         }
+    }
+
+    #[test]
+    fn finds_operator_templates_counting_every_replica() {
+        let tpl = json!({"spec": {"containers": []}});
+        let mpi = json!({"apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob", "spec": {"mpiReplicaSpecs": {
+            "Launcher": {"replicas": 1, "template": tpl}, "Worker": {"replicas": 4, "template": tpl}}}});
+        assert_eq!(
+            find(mpi),
+            [
+                (
+                    "spec.mpiReplicaSpecs.Launcher.template".to_string(),
+                    false,
+                    Some(5),
+                    1
+                ),
+                (
+                    "spec.mpiReplicaSpecs.Worker.template".to_string(),
+                    false,
+                    Some(5),
+                    1
+                ),
+            ]
+        );
+        let deploy =
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template": tpl}});
+        assert_eq!(
+            find(deploy),
+            [("spec.template".to_string(), false, Some(1), 1)]
+        );
+        let no_spec = json!({"apiVersion": "batch/v1", "kind": "Job"});
+        assert_eq!(
+            find(no_spec),
+            [("spec.template".to_string(), false, Some(1), 1)]
+        );
+    }
+
+    #[test]
+    fn trainjob_patches_see_the_trainer_only_in_the_node_job() {
+        let obj = json!({"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob", "spec": {
+            "trainer": {"numNodes": 3},
+            "runtimePatches": [{"trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [
+                {"name": "dataset-initializer", "template": {}}, {"name": "node", "template": {}}]}}}}]}});
+        let mut out = Vec::new();
+        templates(&obj, &FieldPath::root(), &[], &mut out);
+        let seen: Vec<_> = out
+            .iter()
+            .map(|t| {
+                let trainer = t
+                    .runtime_patch
+                    .as_ref()
+                    .map(|p| p.trainer.as_ref().map(|f| f.dotted().to_string()));
+                (t.path.dotted().to_string(), t.pods, trainer)
+            })
+            .collect();
+        let path = |j: usize| {
+            format!(
+                "spec.runtimePatches[0].trainingRuntimeSpec.template.spec.replicatedJobs[{j}].template.spec.template"
+            )
+        };
+        assert_eq!(
+            seen,
+            [
+                (path(0), Some(3), Some(None)),
+                (path(1), Some(3), Some(Some("spec.trainer".to_string()))),
+            ]
+        );
     }
 
     #[test]
