@@ -24,8 +24,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{pod, workload_metadata};
-use crate::model::{RuntimeKind, TrainingJob, default_image};
+use super::launch::script;
+use super::meta::workload_metadata;
+use super::pod;
+use crate::model::{TrainerRuntime, TrainingJob, default_image};
 
 /// The Trainer's API version.
 pub const API_VERSION: &str = "trainer.kubeflow.org/v1alpha1";
@@ -39,15 +41,6 @@ pub const FRAMEWORK_LABEL: &str = "trainer.kubeflow.org/framework";
 pub const PATCH_MANAGER: &str = "mltrain.io/kubectl-mltrain";
 /// The port the Trainer's torch plugin sets as `PET_MASTER_PORT`.
 pub const MASTER_PORT: u16 = 29400;
-
-/// The runtime a job references: its name and kind.
-pub fn runtime(job: &TrainingJob) -> (String, RuntimeKind) {
-    let rt = &job.options.runtime;
-    (
-        rt.name.clone().unwrap_or_else(|| TORCH_RUNTIME.to_string()),
-        rt.kind.unwrap_or_default(),
-    )
-}
 
 /// The framework the referenced runtime must be for (its [`FRAMEWORK_LABEL`]): every job this backend
 /// renders runs under torchrun (DeepSpeed with `--launcher torchrun`).
@@ -66,8 +59,9 @@ const POD_PATCH_FIELDS: [&str; 9] = [
     "initContainers",
 ];
 
-pub fn render(job: &TrainingJob) -> Value {
-    let script = super::launch::script(job, &["torchrun".to_string()]);
+/// The TrainJob referencing `runtime` (by default the cluster's [`TORCH_RUNTIME`]).
+pub fn render(job: &TrainingJob, runtime: &TrainerRuntime) -> Value {
+    let script = script(job, &["torchrun".to_string()]);
     let template = pod::template(job, pod::PodParts::new(NODE_JOB, script));
     let container = &template["spec"]["containers"][0];
 
@@ -75,7 +69,7 @@ pub fn render(job: &TrainingJob) -> Value {
     trainer.insert("numNodes".into(), json!(job.world_size));
     trainer.insert("numProcPerNode".into(), json!(job.nproc()));
     // The runtime's own image unless the user chose one.
-    if job.image.name != default_image(job.framework) {
+    if job.image.name != default_image(job.framework()) {
         trainer.insert("image".into(), container["image"].clone());
     }
     trainer.insert("command".into(), container["command"].clone());
@@ -113,7 +107,8 @@ pub fn render(job: &TrainingJob) -> Value {
         }]}}},
     });
 
-    let (name, kind) = runtime(job);
+    let name = runtime.name.as_deref().unwrap_or(TORCH_RUNTIME);
+    let kind = runtime.kind.unwrap_or_default();
     let mut spec = json!({
         "runtimeRef": {"apiGroup": "trainer.kubeflow.org", "kind": kind.as_str(), "name": name},
         "trainer": trainer,
@@ -126,19 +121,23 @@ pub fn render(job: &TrainingJob) -> Value {
         // Kueue admits the TrainJob by unsuspending it.
         spec["suspend"] = json!(true);
     }
-    json!({"apiVersion": API_VERSION, "kind": "TrainJob", "metadata": workload_metadata(job), "spec": spec})
+    json!({"apiVersion": API_VERSION, "kind": "TrainJob", "metadata": workload_metadata(job, &job.name), "spec": spec})
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Backend, Framework, Main};
+    use crate::model::{Backend, Framework, Main, RuntimeKind};
 
     fn job() -> TrainingJob {
         let mut j = TrainingJob::new("tj", Framework::PyTorch);
-        j.backend = Backend::TrainJob;
+        j.backend = Backend::TrainJob.into();
         j.world_size = 3;
         j
+    }
+
+    fn render(j: &TrainingJob) -> Value {
+        super::render(j, &TrainerRuntime::default())
     }
 
     #[test]
@@ -156,10 +155,11 @@ mod tests {
 
     #[test]
     fn runtime_choice_and_kind() {
-        let mut j = job();
-        j.options.runtime.name = Some("my-torch".into());
-        j.options.runtime.kind = Some(RuntimeKind::Namespaced);
-        let tj = render(&j);
+        let rt = TrainerRuntime {
+            name: Some("my-torch".into()),
+            kind: Some(RuntimeKind::Namespaced),
+        };
+        let tj = super::render(&job(), &rt);
         assert_eq!(tj["spec"]["runtimeRef"]["name"], "my-torch");
         assert_eq!(tj["spec"]["runtimeRef"]["kind"], "TrainingRuntime");
     }
