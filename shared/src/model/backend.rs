@@ -51,7 +51,10 @@ impl std::str::FromStr for Backend {
         Backend::ALL
             .into_iter()
             .find(|b| b.as_str() == s)
-            .ok_or_else(|| format!("{s:?} is not a backend; use one of: job, jobset, pytorchjob, appwrapper, mpijob, trainjob"))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Backend::ALL.iter().map(|b| b.as_str()).collect();
+                format!("{s:?} is not a backend; use one of: {}", names.join(", "))
+            })
     }
 }
 

@@ -6,8 +6,8 @@
 use thiserror::Error;
 
 use super::{
-    Backend, BackendSpec, DeepSpeedLauncher, DeepSpeedSpec, Framework, FrameworkSpec, ModelError,
-    SshKeyPair, TrainerRuntime, TrainingJob,
+    Backend, BackendSpec, DeepSpeedLauncher, DeepSpeedSpec, Framework, FrameworkSpec, Launcher,
+    ModelError, SshKeyPair, TrainerRuntime, TrainingJob,
 };
 
 /// The shape of a job's objects, with what that shape needs from the job's framework and backend.
@@ -52,7 +52,7 @@ pub struct UnsupportedLayout {
     pub framework: Framework,
     pub backend: Backend,
     /// The backends that framework runs on.
-    pub hint: &'static str,
+    pub hint: String,
 }
 
 /// Reported with the other problems of a job, under `--backend`.
@@ -63,6 +63,36 @@ impl From<UnsupportedLayout> for ModelError {
             value: e.backend.to_string(),
             message: format!("does not run {}; {}", e.framework, e.hint),
         }
+    }
+}
+
+/// The table: the layout of `framework` on `backend`, if that combination exists. `queued` and
+/// `nproc` only fill in the layout's details (grouping, default slots).
+fn decide<'a>(
+    framework: &'a FrameworkSpec,
+    backend: &'a BackendSpec,
+    queued: bool,
+    nproc: u32,
+) -> Option<Layout<'a>> {
+    use BackendSpec as B;
+    use DeepSpeedLauncher as L;
+    let slots = |ds: &DeepSpeedSpec| ds.slots_per_node.unwrap_or(nproc);
+    match (framework, backend) {
+        (FrameworkSpec::PyTorch, b) => torchrun(b),
+        (FrameworkSpec::DeepSpeed(ds), b) => match (&ds.launcher, b) {
+            (L::Torchrun, b) => torchrun(b),
+            (L::Ssh { keys }, B::Job) => Some(Layout::DeepSpeedSsh {
+                grouped: queued,
+                slots: slots(ds),
+                keys: keys.as_ref(),
+            }),
+            (L::Ssh { .. }, B::MpiJob) => Some(Layout::DeepSpeedMpiJob { slots: slots(ds) }),
+            (L::Ssh { .. }, _) => None,
+        },
+        (FrameworkSpec::MXNet(mx), B::Job) => Some(Layout::MxnetParameterServer {
+            servers: mx.servers(),
+        }),
+        (FrameworkSpec::MXNet(_), _) => None,
     }
 }
 
@@ -79,51 +109,65 @@ fn torchrun(backend: &BackendSpec) -> Option<Layout<'_>> {
     }
 }
 
+/// The backends `framework` runs on, read from the table, in [`Backend::ALL`] order.
+fn backends(framework: &FrameworkSpec) -> Vec<Backend> {
+    Backend::ALL
+        .into_iter()
+        .filter(|&b| decide(framework, &b.into(), false, 1).is_some())
+        .collect()
+}
+
+/// `a, b or c`.
+fn or_list(backends: &[Backend]) -> String {
+    let names: Vec<&str> = backends.iter().map(|b| b.as_str()).collect();
+    match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// What to use instead: the backends the framework runs on, per launcher for DeepSpeed.
+fn hint(framework: Framework) -> String {
+    let runs_on = |spec: FrameworkSpec| or_list(&backends(&spec));
+    match framework {
+        Framework::PyTorch => format!("use {}", runs_on(FrameworkSpec::PyTorch)),
+        Framework::DeepSpeed => {
+            let with = |launcher: Launcher| {
+                backends(&FrameworkSpec::DeepSpeed(DeepSpeedSpec {
+                    launcher: launcher.into(),
+                    slots_per_node: None,
+                }))
+            };
+            let ssh = with(Launcher::Ssh);
+            let torchrun_only: Vec<Backend> = with(Launcher::Torchrun)
+                .into_iter()
+                .filter(|b| !ssh.contains(b))
+                .collect();
+            format!(
+                "use {}, or --launcher torchrun for {} (the deepspeed-distributed MPI runtime is not supported yet)",
+                or_list(&ssh),
+                or_list(&torchrun_only)
+            )
+        }
+        Framework::MXNet => format!(
+            "MXNet's parameter server runs on the {} backend only",
+            runs_on(FrameworkSpec::from(Framework::MXNet))
+        ),
+    }
+}
+
 impl TrainingJob {
     /// The job's layout, or why its framework does not run on its backend.
     pub fn layout(&self) -> Result<Layout<'_>, UnsupportedLayout> {
-        use BackendSpec as B;
-        use FrameworkSpec as F;
-        let layout = match (&self.framework, &self.backend) {
-            (F::PyTorch, b) => torchrun(b),
-            (F::DeepSpeed(ds), b) => match (&ds.launcher, b) {
-                (DeepSpeedLauncher::Torchrun, b) => torchrun(b),
-                (DeepSpeedLauncher::Ssh { keys }, B::Job) => Some(Layout::DeepSpeedSsh {
-                    grouped: self.scheduling.queue.is_some(),
-                    slots: self.slots(ds),
-                    keys: keys.as_ref(),
-                }),
-                (DeepSpeedLauncher::Ssh { .. }, B::MpiJob) => Some(Layout::DeepSpeedMpiJob {
-                    slots: self.slots(ds),
-                }),
-                (DeepSpeedLauncher::Ssh { .. }, _) => None,
-            },
-            (F::MXNet(mx), B::Job) => Some(Layout::MxnetParameterServer {
-                servers: mx.servers(),
-            }),
-            (F::MXNet(_), _) => None,
-        };
-        layout.ok_or_else(|| self.unsupported())
-    }
-
-    /// DeepSpeed's slots per worker: `--slots-per-node`, else processes per pod.
-    fn slots(&self, ds: &DeepSpeedSpec) -> u32 {
-        ds.slots_per_node.unwrap_or_else(|| self.nproc())
-    }
-
-    fn unsupported(&self) -> UnsupportedLayout {
-        let framework = self.framework();
-        UnsupportedLayout {
-            framework,
-            backend: self.backend(),
-            hint: match framework {
-                Framework::PyTorch => "use job, jobset, pytorchjob, appwrapper or trainjob",
-                Framework::DeepSpeed => {
-                    "use job or mpijob, or --launcher torchrun for jobset, pytorchjob, appwrapper or trainjob (the deepspeed-distributed MPI runtime is not supported yet)"
-                }
-                Framework::MXNet => "MXNet's parameter server runs on the job backend only",
-            },
-        }
+        let queued = self.scheduling.queue.is_some();
+        decide(&self.framework, &self.backend, queued, self.nproc()).ok_or_else(|| {
+            UnsupportedLayout {
+                framework: self.framework(),
+                backend: self.backend(),
+                hint: hint(self.framework()),
+            }
+        })
     }
 
     /// Where the plugin puts the SSH key pair the job's layout needs; `None` when it needs none
@@ -145,7 +189,6 @@ impl TrainingJob {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Launcher;
 
     fn job(framework: Framework, backend: Backend) -> TrainingJob {
         let mut j = TrainingJob::new("j", framework);
@@ -217,6 +260,23 @@ mod tests {
                 .layout()
                 .unwrap_err()
                 .to_string()
+        );
+    }
+
+    /// The hints are read from the table, in the words users have seen so far.
+    #[test]
+    fn hints_name_the_backends_each_framework_runs_on() {
+        assert_eq!(
+            hint(Framework::PyTorch),
+            "use job, jobset, pytorchjob, appwrapper or trainjob"
+        );
+        assert_eq!(
+            hint(Framework::DeepSpeed),
+            "use job or mpijob, or --launcher torchrun for jobset, pytorchjob, appwrapper or trainjob (the deepspeed-distributed MPI runtime is not supported yet)"
+        );
+        assert_eq!(
+            hint(Framework::MXNet),
+            "MXNet's parameter server runs on the job backend only"
         );
     }
 

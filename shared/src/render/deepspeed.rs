@@ -20,7 +20,7 @@
 //! DeepSpeed's OpenMPI runner over the same SSH.
 //! Reference: <https://www.deepspeed.ai/getting-started/#resource-configuration-multi-node>.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::group;
 use super::job::{RoleJob, Shape, batch_job, headless_service, job_spec};
@@ -373,6 +373,27 @@ fn write_smoke(job: &TrainingJob) -> String {
 /// The MPIJob: our launcher script and sshd workers under the MPI operator, which makes the key pair
 /// and the hostfile.
 pub fn render_mpijob(job: &TrainingJob, slots: u32) -> Value {
+    let (launcher, worker) = mpi_pods(job);
+    json!({
+        "apiVersion": "kubeflow.org/v2beta1",
+        "kind": "MPIJob",
+        "metadata": workload_metadata(job, &job.name),
+        "spec": {
+            "slotsPerWorker": slots,
+            "mpiImplementation": "OpenMPI",
+            "sshAuthMountPath": MPI_SSH_MOUNT,
+            "runPolicy": mpi_run_policy(job),
+            "mpiReplicaSpecs": {
+                "Launcher": {"replicas": 1, "restartPolicy": "Never", "template": launcher},
+                "Worker": {"replicas": job.world_size, "restartPolicy": "Never", "template": worker},
+            }
+        }
+    })
+}
+
+/// The launcher's and the workers' pod templates, with the operator's key Secret as our SSH files'
+/// source. No restartPolicy in either: the replica specs carry it.
+fn mpi_pods(job: &TrainingJob) -> (Value, Value) {
     let keys = format!("{MPI_SSH_MOUNT}/authorized_keys");
     let identity = format!("{MPI_SSH_MOUNT}/id_rsa");
     let launch = format!(
@@ -389,6 +410,13 @@ pub fn render_mpijob(job: &TrainingJob, slots: u32) -> Value {
             &worker_host(job, false, 0),
         ),
     );
+    let serve = format!(
+        "set -e\n{setup}{ssh}{smoke}{start}wait \"$sshd\"\n",
+        setup = setup_lines(job),
+        ssh = ssh_setup(&keys, &identity),
+        smoke = write_smoke(job),
+        start = START_SSHD,
+    );
     let launcher = pod::template(
         job,
         pod::PodParts {
@@ -397,14 +425,6 @@ pub fn render_mpijob(job: &TrainingJob, slots: u32) -> Value {
             ..pod::PodParts::new("launcher", launch)
         },
     );
-    let serve = format!(
-        "set -e\n{setup}{ssh}{smoke}{start}wait \"$sshd\"\n",
-        setup = setup_lines(job),
-        ssh = ssh_setup(&keys, &identity),
-        smoke = write_smoke(job),
-        start = START_SSHD,
-    );
-    // No restartPolicy in either template: the replica specs carry it.
     let worker = pod::template(
         job,
         pod::PodParts {
@@ -412,31 +432,23 @@ pub fn render_mpijob(job: &TrainingJob, slots: u32) -> Value {
             ..pod::PodParts::new("worker", serve)
         },
     );
+    (launcher, worker)
+}
+
+/// Stop a failed run's pods, retry the launcher `--max-restarts` times (unset, the operator would
+/// leave Kubernetes' default of 6 retries), and suspend for Kueue when queued.
+fn mpi_run_policy(job: &TrainingJob) -> Value {
     let ft = &job.fault_tolerance;
-    let mut run_policy = json!({"cleanPodPolicy": "Running"});
-    // The launcher Job's backoff limit; unset, the operator leaves Kubernetes' default of 6 retries.
-    run_policy["backoffLimit"] = json!(ft.max_restarts.unwrap_or(0));
+    let mut run_policy = Map::new();
+    run_policy.insert("cleanPodPolicy".into(), json!("Running"));
+    run_policy.insert("backoffLimit".into(), json!(ft.max_restarts.unwrap_or(0)));
     if let Some(d) = ft.active_deadline_seconds {
-        run_policy["activeDeadlineSeconds"] = json!(d);
+        run_policy.insert("activeDeadlineSeconds".into(), json!(d));
     }
     if job.scheduling.queue.is_some() {
-        run_policy["suspend"] = json!(true);
+        run_policy.insert("suspend".into(), json!(true));
     }
-    json!({
-        "apiVersion": "kubeflow.org/v2beta1",
-        "kind": "MPIJob",
-        "metadata": workload_metadata(job, &job.name),
-        "spec": {
-            "slotsPerWorker": slots,
-            "mpiImplementation": "OpenMPI",
-            "sshAuthMountPath": MPI_SSH_MOUNT,
-            "runPolicy": run_policy,
-            "mpiReplicaSpecs": {
-                "Launcher": {"replicas": 1, "restartPolicy": "Never", "template": launcher},
-                "Worker": {"replicas": job.world_size, "restartPolicy": "Never", "template": worker},
-            }
-        }
-    })
+    Value::Object(run_policy)
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! framework's launcher, or the built-in distributed smoke test when there is no program.
 //!
 //! Rendezvous values come from the environment (`WORLD_SIZE`, `RANK`, `MASTER_ADDR`, `MASTER_PORT`),
-//! which every backend provides (we set them on `job`/`jobset`; the training operator sets them on
-//! PyTorchJob), so one script serves all backends. Shell `${VAR}` is used, not Kubernetes' `$(VAR)`,
+//! which every backend provides (we set them on `job`/`jobset` with [`rendezvous_env`]; the training
+//! operator sets them on PyTorchJob), so one script serves all backends. Shell `${VAR}` is used, not Kubernetes' `$(VAR)`,
 //! so user setup commands with `$(...)` keep their shell meaning.
 
 use serde_json::{Value, json};

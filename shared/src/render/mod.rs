@@ -69,3 +69,36 @@ pub fn render(job: &TrainingJob) -> Result<Vec<Value>, RenderError> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Backend, Framework, SshKeyPair};
+
+    #[test]
+    fn the_ssh_layout_without_keys_is_an_error_not_an_empty_secret() {
+        let mut j = TrainingJob::new("ds", Framework::DeepSpeed);
+        let e = render(&j).unwrap_err();
+        assert!(matches!(&e, RenderError::MissingSshKeys { job } if job == "ds"));
+        assert!(e.to_string().contains("ssh_keys_slot"), "{e}");
+        *j.ssh_keys_slot().unwrap() = Some(SshKeyPair {
+            private: "private".into(),
+            public: "public".into(),
+        });
+        let objects = render(&j).unwrap();
+        let secret = objects.iter().find(|o| o["kind"] == "Secret").unwrap();
+        assert_eq!(secret["stringData"]["authorized_keys"], "public");
+    }
+
+    #[test]
+    fn a_combination_that_does_not_exist_is_reported_with_the_other_problems() {
+        let mut j = TrainingJob::new("mx", Framework::MXNet);
+        j.backend = Backend::PyTorchJob.into();
+        j.world_size = 0;
+        let RenderError::Invalid(errors) = render(&j).unwrap_err() else {
+            panic!("not invalid")
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["--world-size", "--backend"]);
+    }
+}

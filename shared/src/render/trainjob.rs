@@ -59,16 +59,38 @@ const POD_PATCH_FIELDS: [&str; 9] = [
     "initContainers",
 ];
 
-/// The TrainJob referencing `runtime` (by default the cluster's [`TORCH_RUNTIME`]).
+/// The TrainJob referencing `runtime` (by default the cluster's [`TORCH_RUNTIME`]). The pod is
+/// built as for every backend, then read into the two places a TrainJob takes it: `spec.trainer` and
+/// the `node` runtime patch.
 pub fn render(job: &TrainingJob, runtime: &TrainerRuntime) -> Value {
     let script = script(job, &["torchrun".to_string()]);
     let template = pod::template(job, pod::PodParts::new(NODE_JOB, script));
-    let container = &template["spec"]["containers"][0];
+    let name = runtime.name.as_deref().unwrap_or(TORCH_RUNTIME);
+    let kind = runtime.kind.unwrap_or_default();
+    let mut spec = Map::new();
+    spec.insert(
+        "runtimeRef".into(),
+        json!({"apiGroup": "trainer.kubeflow.org", "kind": kind.as_str(), "name": name}),
+    );
+    spec.insert("trainer".into(), trainer(job, &template));
+    spec.insert("runtimePatches".into(), json!([node_patch(&template)]));
+    if let Some(d) = job.fault_tolerance.active_deadline_seconds {
+        spec.insert("activeDeadlineSeconds".into(), json!(d));
+    }
+    if job.scheduling.queue.is_some() {
+        // Kueue admits the TrainJob by unsuspending it.
+        spec.insert("suspend".into(), json!(true));
+    }
+    json!({"apiVersion": API_VERSION, "kind": "TrainJob", "metadata": workload_metadata(job, &job.name), "spec": spec})
+}
 
+/// `spec.trainer`: sizes, and the training container's image (the runtime's own unless the user
+/// chose one), command, env and resources.
+fn trainer(job: &TrainingJob, template: &Value) -> Value {
+    let container = &template["spec"]["containers"][0];
     let mut trainer = Map::new();
     trainer.insert("numNodes".into(), json!(job.world_size));
     trainer.insert("numProcPerNode".into(), json!(job.nproc()));
-    // The runtime's own image unless the user chose one.
     if job.image.name != default_image(job.framework()) {
         trainer.insert("image".into(), container["image"].clone());
     }
@@ -78,7 +100,13 @@ pub fn render(job: &TrainingJob, runtime: &TrainerRuntime) -> Value {
             trainer.insert(to.into(), v.clone());
         }
     }
+    Value::Object(trainer)
+}
 
+/// The runtime patch of the `node` replicated job: the pod's metadata, the fields a pod patch may
+/// carry, and the container's mounts and security context.
+fn node_patch(template: &Value) -> Value {
+    let container = &template["spec"]["containers"][0];
     let mut node_container = Map::new();
     node_container.insert("name".into(), json!(NODE_JOB));
     for k in ["volumeMounts", "securityContext"] {
@@ -95,33 +123,18 @@ pub fn render(job: &TrainingJob, runtime: &TrainerRuntime) -> Value {
             pod_spec.insert(k.into(), v.clone());
         }
     }
-    let mut pod_template = json!({"metadata": template["metadata"].clone()});
+    let mut pod_template = Map::new();
+    pod_template.insert("metadata".into(), template["metadata"].clone());
     if !pod_spec.is_empty() {
-        pod_template["spec"] = Value::Object(pod_spec);
+        pod_template.insert("spec".into(), Value::Object(pod_spec));
     }
-    let patch = json!({
+    json!({
         "manager": PATCH_MANAGER,
         "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [{
             "name": NODE_JOB,
             "template": {"spec": {"template": pod_template}},
         }]}}},
-    });
-
-    let name = runtime.name.as_deref().unwrap_or(TORCH_RUNTIME);
-    let kind = runtime.kind.unwrap_or_default();
-    let mut spec = json!({
-        "runtimeRef": {"apiGroup": "trainer.kubeflow.org", "kind": kind.as_str(), "name": name},
-        "trainer": trainer,
-        "runtimePatches": [patch],
-    });
-    if let Some(d) = job.fault_tolerance.active_deadline_seconds {
-        spec["activeDeadlineSeconds"] = json!(d);
-    }
-    if job.scheduling.queue.is_some() {
-        // Kueue admits the TrainJob by unsuspending it.
-        spec["suspend"] = json!(true);
-    }
-    json!({"apiVersion": API_VERSION, "kind": "TrainJob", "metadata": workload_metadata(job, &job.name), "spec": spec})
+    })
 }
 
 #[cfg(test)]
