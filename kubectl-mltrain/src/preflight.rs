@@ -524,7 +524,9 @@ pub async fn check(c: &Cluster, ns: &str, needs: &BTreeSet<Need>) -> Report {
 mod mock_api_trainjob_tests {
     //! A TrainJob's runtime, against kube's mock service layer and a recorded Trainer cluster
     //! (`tests/data/cluster/preflight/trainer.json`).
-    use mltrain_shared::model::{Backend, EnvValue, EnvVar, Framework, RuntimeKind, TrainingJob};
+    use mltrain_shared::model::{
+        BackendSpec, EnvValue, EnvVar, Framework, RuntimeKind, TrainerRuntime, TrainingJob,
+    };
 
     use super::*;
 
@@ -534,10 +536,11 @@ mod mock_api_trainjob_tests {
 
     fn trainjob(runtime: Option<&str>, kind: Option<RuntimeKind>) -> Vec<Value> {
         let mut j = TrainingJob::new("tj", Framework::PyTorch);
-        j.backend = Backend::TrainJob;
+        j.backend = BackendSpec::TrainJob(TrainerRuntime {
+            name: runtime.map(String::from),
+            kind,
+        });
         j.world_size = 2;
-        j.options.runtime.name = runtime.map(String::from);
-        j.options.runtime.kind = kind;
         j.env.push(EnvVar {
             name: "TOKEN".into(),
             value: EnvValue::Secret {

@@ -5,8 +5,8 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
 
 use mltrain_shared::model::{
-    APPWRAPPER_ANNOTATIONS, AntiAffinity, Backend, EnvFrom, EnvVar, Framework, GitSource, Main,
-    NprocPerNode, PackedFile, RuntimeKind, TrainingJob,
+    APPWRAPPER_ANNOTATIONS, AntiAffinity, Backend, EnvFrom, EnvVar, Framework, GitSource, Launcher,
+    Main, NprocPerNode, PackedFile, RuntimeKind, TrainingJob,
 };
 use mltrain_shared::{OpenShiftMode, duration};
 
@@ -75,33 +75,16 @@ pub fn job_from_args(
             BackendArg::Appwrapper => Backend::AppWrapper,
             BackendArg::Mpijob => Backend::MpiJob,
             BackendArg::Trainjob => Backend::TrainJob,
-        };
+        }
+        .into();
     } else if from_file {
-        job.backend = Backend::AppWrapper;
+        job.backend = Backend::AppWrapper.into();
     }
     if let Some(n) = a.world_size {
         job.world_size = n;
     }
-    if a.runtime.is_some() {
-        job.options.runtime.name = a.runtime.clone();
-    }
-    if let Some(k) = a.runtime_kind {
-        job.options.runtime.kind = Some(match k {
-            RuntimeKindArg::ClusterTrainingRuntime => RuntimeKind::Cluster,
-            RuntimeKindArg::TrainingRuntime => RuntimeKind::Namespaced,
-        });
-    }
-    if a.slots_per_node.is_some() {
-        job.options.slots_per_node = a.slots_per_node;
-    }
-    if a.servers.is_some() {
-        job.options.servers = a.servers;
-    }
-    if let Some(l) = a.launcher {
-        job.options.launcher = match l {
-            LauncherArg::Ssh => mltrain_shared::model::Launcher::Ssh,
-            LauncherArg::Torchrun => mltrain_shared::model::Launcher::Torchrun,
-        };
+    for e in framework_and_backend_options(&mut job, a) {
+        push(e);
     }
     if let Some(n) = &a.nproc_per_node {
         match n.as_str() {
@@ -321,6 +304,79 @@ pub fn job_from_args(
     } else {
         Err(CommandError::Usage(errors))
     }
+}
+
+/// The flags only one framework or backend has, set where the job can carry them; given to another,
+/// a usage error naming the flag.
+fn framework_and_backend_options(job: &mut TrainingJob, a: &CreateArgs) -> Vec<UsageError> {
+    let mut errors = Vec::new();
+    let mut refuse = |flag: &'static str, value: String, message: &str| {
+        errors.push(UsageError {
+            flag,
+            value,
+            message: message.into(),
+        })
+    };
+    let kind = a.runtime_kind.map(|k| match k {
+        RuntimeKindArg::ClusterTrainingRuntime => RuntimeKind::Cluster,
+        RuntimeKindArg::TrainingRuntime => RuntimeKind::Namespaced,
+    });
+    match job.backend.trainer_runtime_mut() {
+        Some(rt) => {
+            if a.runtime.is_some() {
+                rt.name = a.runtime.clone();
+            }
+            if kind.is_some() {
+                rt.kind = kind;
+            }
+        }
+        None => {
+            if let Some(n) = &a.runtime {
+                let fix = "only with --backend trainjob; add --backend trainjob or drop --runtime";
+                refuse("--runtime", n.clone(), fix);
+            }
+            if let Some(k) = kind {
+                let fix =
+                    "only with --backend trainjob; add --backend trainjob or drop --runtime-kind";
+                refuse("--runtime-kind", k.as_str().into(), fix);
+            }
+        }
+    }
+    if let Some(n) = a.slots_per_node {
+        match job.framework.deepspeed_mut() {
+            Some(ds) => ds.slots_per_node = Some(n),
+            None => refuse(
+                "--slots-per-node",
+                n.to_string(),
+                "is for deepspeed; use --nproc-per-node",
+            ),
+        }
+    }
+    if let Some(n) = a.servers {
+        match job.framework.mxnet_mut() {
+            Some(mx) => mx.servers = Some(n),
+            None => refuse(
+                "--servers",
+                n.to_string(),
+                "is for mxnet's parameter servers",
+            ),
+        }
+    }
+    if let Some(l) = a.launcher {
+        let launcher = match l {
+            LauncherArg::Ssh => Launcher::Ssh,
+            LauncherArg::Torchrun => Launcher::Torchrun,
+        };
+        match job.framework.deepspeed_mut() {
+            Some(ds) => ds.launcher = launcher.into(),
+            None => refuse(
+                "--launcher",
+                launcher.as_str().into(),
+                "is for deepspeed; pytorch always uses torchrun",
+            ),
+        }
+    }
+    errors
 }
 
 fn set(slot: &mut Option<String>, value: &Option<String>) {

@@ -469,7 +469,7 @@ mod fuzz {
             };
             let outcome = std::panic::catch_unwind(|| match parse(&text, Framework::PyTorch) {
                 Ok(mut job) => {
-                    job.backend = mltrain_shared::model::Backend::AppWrapper;
+                    job.backend = mltrain_shared::model::Backend::AppWrapper.into();
                     if job.validate().is_ok() {
                         mltrain_shared::render::render(&job).expect("a valid job renders");
                         return true;

@@ -1,14 +1,16 @@
 //! The SSH key pair DeepSpeed's launcher uses to reach its workers: a fresh ed25519 key per job, in
-//! OpenSSH format, kept in the job's Secret.
+//! OpenSSH format, kept in the job's Secret. Which jobs need one is the job's layout's to say.
 
-use mltrain_shared::model::{Backend, Framework, Launcher, SshKeyPair, TrainingJob};
+use mltrain_shared::model::{SshKeyPair, TrainingJob};
 use ssh_key::{Algorithm, LineEnding, PrivateKey, rand_core::OsRng};
 
-/// Whether the job's objects include the SSH Secret.
-pub fn needed(job: &TrainingJob) -> bool {
-    job.framework == Framework::DeepSpeed
-        && job.backend == Backend::Job
-        && job.options.launcher == Launcher::Ssh
+/// Give the job a new key pair when its layout needs one (DeepSpeed over SSH on the job backend).
+pub fn provide(job: &mut TrainingJob) -> Result<(), String> {
+    let name = job.name.clone();
+    if let Some(keys) = job.ssh_keys_slot() {
+        *keys = Some(generate(&name)?);
+    }
+    Ok(())
 }
 
 /// A new key pair, commented with the job's name.
@@ -45,5 +47,19 @@ mod tests {
             a.public
         );
         assert_ne!(a.private, b.private);
+    }
+
+    #[test]
+    fn only_the_ssh_layout_gets_keys() {
+        use mltrain_shared::model::{Backend, Framework};
+        let mut ds = TrainingJob::new("ds", Framework::DeepSpeed);
+        provide(&mut ds).unwrap();
+        assert!(ds.layout().unwrap().needs_ssh_keys());
+        assert!(ds.ssh_keys_slot().is_some_and(|k| k.is_some()));
+        let mut mpi = TrainingJob::new("ds", Framework::DeepSpeed);
+        mpi.backend = Backend::MpiJob.into();
+        let before = mpi.clone();
+        provide(&mut mpi).unwrap();
+        assert_eq!(mpi, before, "the MPI operator makes its own keys");
     }
 }

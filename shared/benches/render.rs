@@ -5,15 +5,18 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use mltrain_shared::model::{Backend, Framework, Launcher, Main, SshKeyPair, TrainingJob};
 use mltrain_shared::render::render;
 
-fn job(framework: Framework, backend: Backend, ranks: u32) -> TrainingJob {
+fn job(framework: Framework, backend: Backend, launcher: Launcher, ranks: u32) -> TrainingJob {
     let mut j = TrainingJob::new("bench", framework);
-    j.backend = backend;
+    j.backend = backend.into();
+    if let Some(ds) = j.framework.deepspeed_mut() {
+        ds.launcher = launcher.into();
+    }
     j.world_size = ranks;
     j.resources.gpus = 8;
     j.resources.memory = Some("256Gi".into());
     j.program.main = Main::Command(vec!["train.py".into(), "--epochs".into(), "3".into()]);
-    if framework == Framework::DeepSpeed && backend == Backend::Job {
-        j.options.ssh_keys = Some(SshKeyPair {
+    if let Some(keys) = j.ssh_keys_slot() {
+        *keys = Some(SshKeyPair {
             private:
                 "-----BEGIN OPENSSH PRIVATE KEY-----\n...\n-----END OPENSSH PRIVATE KEY-----\n"
                     .into(),
@@ -71,8 +74,7 @@ fn bench(c: &mut Criterion) {
     ];
     for (name, framework, backend, launcher) in cases {
         for ranks in [4, 4096] {
-            let mut j = job(framework, backend, ranks);
-            j.options.launcher = launcher;
+            let j = job(framework, backend, launcher, ranks);
             c.bench_function(&format!("render/{name}/{ranks}"), |b| {
                 b.iter(|| render(std::hint::black_box(&j)).unwrap())
             });

@@ -2,20 +2,22 @@
 //! one layout made of several Jobs (DeepSpeed over SSH) becomes one JobSet, which Kueue admits as one
 //! Workload (<https://kueue.sigs.k8s.io/docs/tasks/run/jobsets/>); MXNet is one Indexed Job.
 
-use mltrain_shared::model::{Backend, Framework, Launcher, TrainingJob};
+use mltrain_shared::model::{Backend, Framework, Launcher, SshKeyPair, TrainingJob};
 use mltrain_shared::render::{self, QUEUE_LABEL};
 use serde_json::Value;
 
 fn queued(framework: Framework, backend: Backend) -> TrainingJob {
     let mut j = TrainingJob::new("j", framework);
     j.world_size = 3;
-    j.backend = backend;
+    j.backend = backend.into();
     j.scheduling.queue = Some("team-queue".into());
     // The plugin makes the SSH key pair before rendering DeepSpeed over SSH.
-    j.options.ssh_keys = Some(mltrain_shared::model::SshKeyPair {
-        private: "private".into(),
-        public: "public".into(),
-    });
+    if let Some(keys) = j.ssh_keys_slot() {
+        *keys = Some(SshKeyPair {
+            private: "private".into(),
+            public: "public".into(),
+        });
+    }
     j
 }
 
@@ -35,7 +37,7 @@ fn every_suspended_object_carries_the_queue_label_and_multi_part_layouts_are_one
         queued(Framework::MXNet, Backend::Job),
     ];
     let mut torchrun = queued(Framework::DeepSpeed, Backend::Job);
-    torchrun.options.launcher = Launcher::Torchrun;
+    torchrun.framework.deepspeed_mut().unwrap().launcher = Launcher::Torchrun.into();
     cases.push(torchrun);
     for j in cases {
         let objects = render::render(&j).unwrap();
@@ -47,18 +49,19 @@ fn every_suspended_object_carries_the_queue_label_and_multi_part_layouts_are_one
             workloads.len(),
             1,
             "{} on {}: Kueue must see one workload, got {}",
-            j.framework,
-            j.backend,
+            j.framework(),
+            j.backend(),
             workloads.len()
         );
         let w = workloads[0];
         assert_eq!(
-            w["metadata"]["labels"][QUEUE_LABEL], "team-queue",
+            w["metadata"]["labels"][QUEUE_LABEL],
+            "team-queue",
             "{}",
-            j.framework
+            j.framework()
         );
         if w["kind"] != "AppWrapper" {
-            assert!(suspended(w), "{} on {}", j.framework, j.backend);
+            assert!(suspended(w), "{} on {}", j.framework(), j.backend());
         }
         for o in &objects {
             if suspended(o) {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 fn job(backend: Backend, restarts: Option<u32>) -> TrainingJob {
     let mut j = TrainingJob::new("j", Framework::PyTorch);
     j.world_size = 4;
-    j.backend = backend;
+    j.backend = backend.into();
     j.fault_tolerance.max_restarts = restarts;
     j
 }
@@ -108,7 +108,7 @@ fn layouts_that_cannot_rejoin_refuse_restarts() {
     ds.fault_tolerance.max_restarts = Some(2);
     let e = render::render(&ds).unwrap_err().to_string();
     assert!(e.contains("--max-restarts \"2\": a retried SSH launcher finds its workers gone; use --launcher torchrun"), "{e}");
-    ds.options.launcher = Launcher::Torchrun;
+    ds.framework.deepspeed_mut().unwrap().launcher = Launcher::Torchrun.into();
     assert!(render::render(&ds).is_ok());
     let mut mx = TrainingJob::new("j", Framework::MXNet);
     mx.world_size = 2;

@@ -33,10 +33,7 @@ fn build(
     if let Some(w) = job.image_warning() {
         eprintln!("warning: {w}");
     }
-    if crate::sshkeys::needed(&job) {
-        job.options.ssh_keys =
-            Some(crate::sshkeys::generate(&job.name).map_err(CommandError::Failed)?);
-    }
+    crate::sshkeys::provide(&mut job).map_err(CommandError::Failed)?;
     let objects = render::render(&job).map_err(|e| CommandError::Usage(vec![e.to_string()]))?;
     Ok((job, objects))
 }

@@ -1,4 +1,4 @@
-//! The names controllers derive from a job's name, per backend and world size, so a name that would
+//! The names controllers derive from a job's name, per layout and world size, so a name that would
 //! make one of them too long is refused here with that backend's limit, instead of by a controller's
 //! webhook or, worse, by pod creation failing after the workload was accepted.
 //!
@@ -13,81 +13,78 @@
 //!   named `<job>-<replica type>-<index>` (kubeflow/training-operator `pkg/common/util` `GenGeneralName`),
 //!   Service names being DNS-1035 labels.
 
-use super::{Backend, Framework, Launcher, TrainingJob};
+use super::{Layout, TrainingJob};
 
 /// The longest a DNS label (host name, Service name, pod name checked as one) may be.
 pub const DNS_LABEL_MAX: usize = 63;
 
-/// The longest name a controller derives from this job, and what it is.
-pub fn longest(job: &TrainingJob) -> (String, &'static str) {
+/// The longest name a controller derives from this job in this layout, and what it is.
+pub fn longest(job: &TrainingJob, layout: Layout) -> (String, &'static str) {
     let n = &job.name;
-    let last = |count: u32| count.saturating_sub(1);
-    let torchrun =
-        job.framework == Framework::PyTorch || job.options.launcher == Launcher::Torchrun;
-    if crate::render::group::grouped(job) {
-        // One JobSet, a replicated job per role (render::group): JobSet's pod names.
-        let roles: Vec<(&str, u32)> = vec![("worker", last(job.world_size)), ("launcher", 0)];
-        let longest = roles
-            .into_iter()
-            .map(|(role, i)| format!("{n}-{role}-0-{i}-abcde"))
-            .max_by_key(String::len)
-            .unwrap_or_default();
-        return (
-            longest,
-            "the JobSet's pod name (with its 5-character suffix; --queue runs this layout as one JobSet)",
-        );
-    }
-    match (job.backend, job.framework) {
-        (Backend::JobSet, _) => (
+    let last = job.world_size.saturating_sub(1);
+    match layout {
+        Layout::DeepSpeedSsh { grouped: true, .. } => {
+            // One JobSet, a replicated job per role (render::group): JobSet's pod names.
+            let worker = format!("{n}-worker-0-{last}-abcde");
+            let launcher = format!("{n}-launcher-0-0-abcde");
+            let longest = if launcher.len() >= worker.len() {
+                launcher
+            } else {
+                worker
+            };
+            (
+                longest,
+                "the JobSet's pod name (with its 5-character suffix; --queue runs this layout as one JobSet)",
+            )
+        }
+        Layout::TorchrunJobSet => (
             format!(
-                "{n}-{}-0-{}-abcde",
-                crate::render::jobset::REPLICATED_JOB,
-                last(job.world_size)
+                "{n}-{}-0-{last}-abcde",
+                crate::render::jobset::REPLICATED_JOB
             ),
             "the JobSet's pod name (with its 5-character suffix)",
         ),
-        (Backend::PyTorchJob | Backend::AppWrapper, _) => {
-            let worker = format!("{n}-worker-{}", job.world_size.saturating_sub(2));
-            let master = format!("{n}-master-0");
-            if job.world_size > 1 && worker.len() >= master.len() {
-                (
-                    worker,
-                    "the training operator's worker pod and Service name",
-                )
-            } else {
-                (
-                    master,
-                    "the training operator's master pod and Service name",
-                )
-            }
-        }
-        (Backend::TrainJob, _) => (
-            format!(
-                "{n}-{}-0-{}-abcde",
-                crate::render::trainjob::NODE_JOB,
-                last(job.world_size)
-            ),
+        Layout::PyTorchJob | Layout::AppWrapper => training_operator(job),
+        Layout::TrainJob { .. } => (
+            format!("{n}-{}-0-{last}-abcde", crate::render::trainjob::NODE_JOB),
             "the pod name of the JobSet the Trainer creates (with its 5-character suffix)",
         ),
-        (Backend::MpiJob, _) => (
-            format!("{n}-worker-{}", last(job.world_size)),
+        Layout::DeepSpeedMpiJob { .. } => (
+            format!("{n}-worker-{last}"),
             "the MPI operator's worker host name",
         ),
-        (Backend::Job, Framework::DeepSpeed) if !torchrun => (
-            format!("{n}-worker-{}", last(job.world_size)),
+        Layout::DeepSpeedSsh { grouped: false, .. } => (
+            format!("{n}-worker-{last}"),
             "the DeepSpeed worker host name",
         ),
-        (Backend::Job, _) => (
-            format!("{n}-{}", last(job.world_size)),
-            "the Indexed Job's pod host name",
-        ),
+        Layout::TorchrunJob | Layout::MxnetParameterServer { .. } => {
+            (format!("{n}-{last}"), "the Indexed Job's pod host name")
+        }
+    }
+}
+
+/// The training operator's longest pod and Service name: the last worker's, or the master's.
+fn training_operator(job: &TrainingJob) -> (String, &'static str) {
+    let n = &job.name;
+    let worker = format!("{n}-worker-{}", job.world_size.saturating_sub(2));
+    let master = format!("{n}-master-0");
+    if job.world_size > 1 && worker.len() >= master.len() {
+        (
+            worker,
+            "the training operator's worker pod and Service name",
+        )
+    } else {
+        (
+            master,
+            "the training operator's master pod and Service name",
+        )
     }
 }
 
 /// `Err((longest name, what it is, the most characters NAME may have))` when a derived name is too
 /// long for its controller.
-pub fn check(job: &TrainingJob) -> Result<(), (String, &'static str, usize)> {
-    let (name, what) = longest(job);
+pub fn check(job: &TrainingJob, layout: Layout) -> Result<(), (String, &'static str, usize)> {
+    let (name, what) = longest(job, layout);
     if name.len() <= DNS_LABEL_MAX {
         return Ok(());
     }
@@ -98,12 +95,21 @@ pub fn check(job: &TrainingJob) -> Result<(), (String, &'static str, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Backend, Framework};
 
     fn job(name_len: usize, backend: Backend, world: u32) -> TrainingJob {
         let mut j = TrainingJob::new("a".repeat(name_len), Framework::PyTorch);
-        j.backend = backend;
+        j.backend = backend.into();
         j.world_size = world;
         j
+    }
+
+    fn check(job: &TrainingJob) -> Result<(), (String, &'static str, usize)> {
+        super::check(job, job.layout().unwrap())
+    }
+
+    fn longest(job: &TrainingJob) -> (String, &'static str) {
+        super::longest(job, job.layout().unwrap())
     }
 
     /// The limits per backend at world size 4 and 1000: what a 50-character name (the model's maximum)

@@ -2,97 +2,30 @@
 //! Flags and MLBatch `settings.yaml` both resolve into a [`TrainingJob`]; the renderers turn it into
 //! objects for a backend (DESIGN §2, §3).
 //!
-//! [`TrainingJob::validate`] checks what users get wrong (names, quantities, counts, combinations) and
+//! Each framework's and backend's options live in its own variant ([`FrameworkSpec`], [`BackendSpec`]),
+//! and [`TrainingJob::layout`] is the one place that decides which combinations exist and what each
+//! becomes. [`TrainingJob::validate`] checks what users get wrong (names, quantities, counts, combinations) and
 //! reports every problem at once, each naming the flag, the value and the fix.
 
+mod backend;
 pub mod derived;
+mod framework;
+mod layout;
 mod validate;
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use crate::policy::OpenShiftMode;
 
+pub use backend::{Backend, BackendSpec, RuntimeKind, TrainerRuntime};
+pub use framework::{
+    DeepSpeedLauncher, DeepSpeedSpec, Framework, FrameworkSpec, Launcher, MxnetSpec, SshKeyPair,
+};
+pub use layout::{Layout, UnsupportedLayout};
 pub use validate::ModelError;
 
 /// The longest job name: derived pod (`<job>-<rank>-<suffix>`) and service names must fit 63.
 pub const MAX_NAME: usize = 50;
-
-/// Training frameworks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Framework {
-    PyTorch,
-    DeepSpeed,
-    MXNet,
-}
-
-impl Framework {
-    /// The name used in commands, labels and default job names.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Framework::PyTorch => "pytorch",
-            Framework::DeepSpeed => "deepspeed",
-            Framework::MXNet => "mxnet",
-        }
-    }
-}
-
-impl fmt::Display for Framework {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What the job renders to (DESIGN §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Backend {
-    /// Headless Service + Indexed `batch/v1` Job: works on any cluster ≥ 1.27.
-    Job,
-    JobSet,
-    PyTorchJob,
-    AppWrapper,
-    MpiJob,
-    /// Kubeflow Trainer v2 `TrainJob` referencing a (Cluster)TrainingRuntime.
-    TrainJob,
-}
-
-impl Backend {
-    pub const ALL: [Backend; 6] = [
-        Backend::Job,
-        Backend::JobSet,
-        Backend::PyTorchJob,
-        Backend::AppWrapper,
-        Backend::MpiJob,
-        Backend::TrainJob,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Backend::Job => "job",
-            Backend::JobSet => "jobset",
-            Backend::PyTorchJob => "pytorchjob",
-            Backend::AppWrapper => "appwrapper",
-            Backend::MpiJob => "mpijob",
-            Backend::TrainJob => "trainjob",
-        }
-    }
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Backend {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Backend::ALL
-            .into_iter()
-            .find(|b| b.as_str() == s)
-            .ok_or_else(|| format!("{s:?} is not a backend; use one of: job, jobset, pytorchjob, appwrapper, mpijob, trainjob"))
-    }
-}
 
 /// Processes per pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -395,74 +328,15 @@ pub struct InitContainer {
     pub command: Vec<String>,
 }
 
-/// DeepSpeed's launch mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Launcher {
-    /// `deepspeed --hostfile` over SSH.
-    #[default]
-    Ssh,
-    Torchrun,
-}
-
-/// An OpenSSH key pair for DeepSpeed's launcher to reach its workers. The plugin generates it, so
-/// rendering stays pure and deterministic for a given key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SshKeyPair {
-    /// `-----BEGIN OPENSSH PRIVATE KEY-----` text.
-    pub private: String,
-    /// `ssh-ed25519 AAAA... comment`.
-    pub public: String,
-}
-
-/// Framework-specific sizes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FrameworkOptions {
-    pub launcher: Launcher,
-    /// DeepSpeed slots per worker (defaults to processes per pod).
-    pub slots_per_node: Option<u32>,
-    /// MXNet parameter servers (default 1).
-    pub servers: Option<u32>,
-    /// DeepSpeed's SSH keys (`--launcher ssh` on the job backend).
-    pub ssh_keys: Option<SshKeyPair>,
-    /// The Kubeflow Trainer runtime a TrainJob references (`--runtime`, `--runtime-kind`).
-    pub runtime: TrainerRuntime,
-}
-
-/// Which kind of Kubeflow Trainer runtime a TrainJob references.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RuntimeKind {
-    /// Cluster-scoped `ClusterTrainingRuntime` (the Trainer's defaults are these).
-    #[default]
-    Cluster,
-    /// Namespaced `TrainingRuntime`, in the TrainJob's namespace.
-    Namespaced,
-}
-
-impl RuntimeKind {
-    /// The `kind` of the runtime object.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuntimeKind::Cluster => "ClusterTrainingRuntime",
-            RuntimeKind::Namespaced => "TrainingRuntime",
-        }
-    }
-}
-
-/// The runtime a TrainJob references; `name: None` means the framework's default runtime.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrainerRuntime {
-    pub name: Option<String>,
-    /// Set only by `--runtime-kind`.
-    pub kind: Option<RuntimeKind>,
-}
-
 /// One distributed training job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrainingJob {
     pub name: String,
     pub namespace: Option<String>,
-    pub framework: Framework,
-    pub backend: Backend,
+    /// The framework and its options; [`TrainingJob::framework`] is its name.
+    pub framework: FrameworkSpec,
+    /// The backend and its options; [`TrainingJob::backend`] is its name.
+    pub backend: BackendSpec,
     /// Pods (ranks), master included.
     pub world_size: u32,
     pub nproc_per_node: NprocPerNode,
@@ -478,7 +352,6 @@ pub struct TrainingJob {
     pub fault_tolerance: FaultTolerance,
     pub security: Security,
     pub init_containers: Vec<InitContainer>,
-    pub options: FrameworkOptions,
 }
 
 impl TrainingJob {
@@ -487,8 +360,8 @@ impl TrainingJob {
         TrainingJob {
             name: name.into(),
             namespace: None,
-            framework,
-            backend: Backend::Job,
+            framework: framework.into(),
+            backend: BackendSpec::Job,
             world_size: 1,
             nproc_per_node: NprocPerNode::Auto,
             resources: Resources {
@@ -509,8 +382,17 @@ impl TrainingJob {
             fault_tolerance: FaultTolerance::default(),
             security: Security::default(),
             init_containers: Vec::new(),
-            options: FrameworkOptions::default(),
         }
+    }
+
+    /// The framework's name (for labels, messages and the default image).
+    pub fn framework(&self) -> Framework {
+        self.framework.tag()
+    }
+
+    /// The backend's name.
+    pub fn backend(&self) -> Backend {
+        self.backend.tag()
     }
 
     /// Processes per pod, resolved: one per GPU, or 1 without GPUs.
@@ -546,7 +428,7 @@ impl TrainingJob {
     /// A warning about the image, printed before anything is created: the MXNet default is
     /// unmaintained (MXNet itself is retired).
     pub fn image_warning(&self) -> Option<String> {
-        (self.framework == Framework::MXNet && self.image.name == MXNET_LEGACY_IMAGE).then(|| {
+        (self.framework() == Framework::MXNet && self.image.name == MXNET_LEGACY_IMAGE).then(|| {
             format!(
                 "MXNet has no maintained image (Apache MXNet was retired to the Attic in 2023); using {MXNET_LEGACY_IMAGE}, which gets no updates; build your own (docs/images.md) and pass --image"
             )

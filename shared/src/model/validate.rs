@@ -1,16 +1,22 @@
-//! Model-level checks: everything about a job that can be wrong before any object exists.
+//! Model-level checks: everything about a job that can be wrong before any object exists. Checks that
+//! depend on the combination (restarts, what a TrainJob can carry, derived name lengths) match on the
+//! job's [`Layout`](super::Layout), and a combination that does not exist is reported as one problem
+//! among the others.
 
 use std::fmt;
 
 use thiserror::Error;
 
-use super::{Backend, EnvValue, Framework, Launcher, MAX_NAME, NprocPerNode, TrainingJob};
-
-/// Kubernetes' limit on an Indexed Job's completions, which every backend's pods come down to.
-pub const MAX_WORLD_SIZE: u32 = 100_000;
+use super::{
+    DeepSpeedLauncher, EnvFrom, EnvValue, FrameworkSpec, Layout, MAX_NAME, NprocPerNode,
+    TrainerRuntime, TrainingJob,
+};
 use crate::duration;
 use crate::names;
 use crate::quantity::Quantity;
+
+/// Kubernetes' limit on an Indexed Job's completions, which every backend's pods come down to.
+pub const MAX_WORLD_SIZE: u32 = 100_000;
 
 /// One problem with a job: the flag (or argument) it came from, the value, and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -85,16 +91,36 @@ impl TrainingJob {
     /// Every problem with the job, or `Ok`.
     pub fn validate(&self) -> Result<(), Vec<ModelError>> {
         let mut c = Check(Vec::new());
+        let layout = self.layout();
+        self.check_identity(&mut c, layout.as_ref().ok());
+        self.check_resources(&mut c);
+        self.check_program(&mut c);
+        self.check_env(&mut c);
+        self.check_storage(&mut c);
+        self.check_scheduling(&mut c);
+        self.check_framework(&mut c);
+        self.check_networking(&mut c);
+        self.check_fault_tolerance(&mut c, layout.as_ref().ok());
+        match layout {
+            Err(unsupported) => c.0.push(unsupported.into()),
+            Ok(Layout::TrainJob { runtime }) => self.check_trainjob(&mut c, runtime),
+            Ok(_) => {}
+        }
+        if c.0.is_empty() { Ok(()) } else { Err(c.0) }
+    }
+
+    /// Name, namespace and counts; the names controllers derive only when the layout exists.
+    fn check_identity(&self, c: &mut Check, layout: Option<&Layout>) {
         if let Err(p) = names::dns1035_label(&self.name, MAX_NAME) {
             c.fail("NAME", &self.name, format!("a job name must be a DNS-1035 label of at most {MAX_NAME} characters (lowercase letters, digits, '-', starting with a letter): {p}"));
         }
-        if let Err((longest, what, max)) = super::derived::check(self) {
+        if let Some(Err((longest, what, max))) = layout.map(|l| super::derived::check(self, *l)) {
             c.fail(
                 "NAME",
                 &self.name,
                 format!(
                     "too long for the {} backend at world size {}: {what} would be {longest:?} ({} characters, more than {}); use a name of at most {max} characters",
-                    self.backend,
+                    self.backend(),
                     self.world_size,
                     longest.len(),
                     super::derived::DNS_LABEL_MAX
@@ -117,16 +143,6 @@ impl TrainingJob {
         if self.nproc_per_node == NprocPerNode::Count(0) {
             c.fail("--nproc-per-node", 0, "must be at least 1, or auto");
         }
-        self.check_resources(&mut c);
-        self.check_program(&mut c);
-        self.check_env(&mut c);
-        self.check_storage(&mut c);
-        self.check_scheduling(&mut c);
-        self.check_networking(&mut c);
-        self.check_fault_tolerance(&mut c);
-        self.check_backend(&mut c);
-        self.check_trainjob(&mut c);
-        if c.0.is_empty() { Ok(()) } else { Err(c.0) }
     }
 
     fn check_resources(&self, c: &mut Check) {
@@ -238,10 +254,8 @@ impl TrainingJob {
         }
         for f in &self.env_from {
             match f {
-                super::EnvFrom::Secret(n) => {
-                    c.name("--env-from-secret", n, subdomain, "Secret name")
-                }
-                super::EnvFrom::ConfigMap(n) => {
+                EnvFrom::Secret(n) => c.name("--env-from-secret", n, subdomain, "Secret name"),
+                EnvFrom::ConfigMap(n) => {
                     c.name("--env-from-configmap", n, subdomain, "ConfigMap name")
                 }
             }
@@ -353,53 +367,43 @@ impl TrainingJob {
         }
     }
 
+    /// The options only one framework has.
+    fn check_framework(&self, c: &mut Check) {
+        match &self.framework {
+            FrameworkSpec::PyTorch => {}
+            FrameworkSpec::DeepSpeed(ds) => {
+                if ds.slots_per_node == Some(0) {
+                    c.fail("--slots-per-node", 0, "must be at least 1");
+                }
+                if let (Some(n), DeepSpeedLauncher::Torchrun) = (ds.slots_per_node, &ds.launcher) {
+                    c.fail(
+                        "--slots-per-node",
+                        n,
+                        "only with --launcher ssh, whose hostfile it writes; torchrun starts --nproc-per-node processes per pod, so use that",
+                    );
+                }
+            }
+            FrameworkSpec::MXNet(mx) => match mx.servers {
+                Some(0) => c.fail(
+                    "--servers",
+                    0,
+                    "must be at least 1 (a distributed MXNet job needs a parameter server)",
+                ),
+                Some(servers) if self.world_size > 1 && servers > self.world_size => c.fail(
+                    "--servers",
+                    servers,
+                    format!(
+                        "must be at most --workers ({}): each server runs in a worker's pod",
+                        self.world_size
+                    ),
+                ),
+                _ => {}
+            },
+        }
+    }
+
     fn check_networking(&self, c: &mut Check) {
         let n = &self.networking;
-        if self.framework != Framework::DeepSpeed && self.options.slots_per_node.is_some() {
-            c.fail(
-                "--slots-per-node",
-                self.options.slots_per_node.unwrap_or(0),
-                "is for deepspeed; use --nproc-per-node",
-            );
-        }
-        if self.options.slots_per_node == Some(0) {
-            c.fail("--slots-per-node", 0, "must be at least 1");
-        }
-        if self.framework != Framework::MXNet && self.options.servers.is_some() {
-            c.fail(
-                "--servers",
-                self.options.servers.unwrap_or(0),
-                "is for mxnet's parameter servers",
-            );
-        }
-        if self.options.servers == Some(0) {
-            c.fail(
-                "--servers",
-                0,
-                "must be at least 1 (a distributed MXNet job needs a parameter server)",
-            );
-        }
-        if let Some(servers) = self.options.servers
-            && self.framework == Framework::MXNet
-            && self.world_size > 1
-            && servers > self.world_size
-        {
-            c.fail(
-                "--servers",
-                servers,
-                format!(
-                    "must be at most --workers ({}): each server runs in a worker's pod",
-                    self.world_size
-                ),
-            );
-        }
-        if self.framework != Framework::DeepSpeed && self.options.launcher == Launcher::Torchrun {
-            c.fail(
-                "--launcher",
-                "torchrun",
-                "is for deepspeed; pytorch always uses torchrun",
-            );
-        }
         if n.port == 0 {
             c.fail("--port", 0, "use a port from 1 to 65535");
         }
@@ -430,7 +434,7 @@ impl TrainingJob {
         }
     }
 
-    fn check_fault_tolerance(&self, c: &mut Check) {
+    fn check_fault_tolerance(&self, c: &mut Check, layout: Option<&Layout>) {
         let f = &self.fault_tolerance;
         if !matches!(f.restart_policy.as_str(), "Never" | "OnFailure") {
             c.fail(
@@ -442,18 +446,18 @@ impl TrainingJob {
         // A restarted pod must be able to rejoin the group. DeepSpeed's SSH launcher releases its
         // workers when it exits, so a retried launcher finds none; ps-lite (MXNet) has no way for a
         // restarted scheduler, server or worker to rejoin.
-        if f.max_restarts.is_some_and(|n| n > 0) && self.backend == Backend::Job {
-            let fix = match (self.framework, self.options.launcher) {
-                (Framework::DeepSpeed, Launcher::Ssh) => Some(
+        if let Some(n) = f.max_restarts.filter(|&n| n > 0) {
+            let fix = match layout {
+                Some(Layout::DeepSpeedSsh { .. }) => Some(
                     "a retried SSH launcher finds its workers gone; use --launcher torchrun (a restarted group re-forms through torchrun's c10d rendezvous) or --backend mpijob",
                 ),
-                (Framework::MXNet, _) => Some(
+                Some(Layout::MxnetParameterServer { .. }) => Some(
                     "a restarted MXNet scheduler, server or worker cannot rejoin ps-lite's group; drop --max-restarts",
                 ),
                 _ => None,
             };
             if let Some(fix) = fix {
-                c.fail("--max-restarts", f.max_restarts.unwrap_or(0), fix);
+                c.fail("--max-restarts", n, fix);
             }
         }
         for (key, value) in &f.appwrapper {
@@ -466,115 +470,81 @@ impl TrainingJob {
             }
         }
     }
-
-    fn check_backend(&self, c: &mut Check) {
-        let ok = match (self.framework, self.backend) {
-            (_, Backend::Job) => true,
-            (Framework::PyTorch, Backend::JobSet | Backend::PyTorchJob | Backend::AppWrapper) => {
-                true
-            }
-            (Framework::DeepSpeed, Backend::MpiJob) => self.options.launcher == Launcher::Ssh,
-            (Framework::PyTorch, Backend::TrainJob) => true,
-            (
-                Framework::DeepSpeed,
-                Backend::JobSet | Backend::PyTorchJob | Backend::AppWrapper | Backend::TrainJob,
-            ) => self.options.launcher == Launcher::Torchrun,
-            _ => false,
-        };
-        if !ok {
-            let hint = match self.framework {
-                Framework::PyTorch => "use job, jobset, pytorchjob, appwrapper or trainjob",
-                Framework::DeepSpeed => {
-                    "use job or mpijob, or --launcher torchrun for jobset, pytorchjob, appwrapper or trainjob (the deepspeed-distributed MPI runtime is not supported yet)"
-                }
-                Framework::MXNet => "MXNet's parameter server runs on the job backend only",
-            };
-            c.fail(
-                "--backend",
-                self.backend,
-                format!("does not run {}; {hint}", self.framework),
-            );
-        }
-    }
 }
 
+/// What the Kubeflow Trainer's TrainJob has no field for.
+const NOT_IN_TRAINJOB: &str = "the Kubeflow Trainer's TrainJob has no field for it (spec.runtimePatches patches only env, volume mounts and security context of containers); drop it, or use another --backend";
+
 impl TrainingJob {
-    /// `--runtime` belongs to the trainjob backend, and a TrainJob carries only what the Trainer's
-    /// API can express: `spec.trainer` and `spec.runtimePatches` (v2.3.0), whose container patches
-    /// hold env, volume mounts and security context only (no image, command or envFrom), so init
-    /// containers, envFrom, pull policy, priority class and scheduler cannot be set through it
-    /// (kubeflow/trainer `pkg/apis/trainer/v1alpha1/trainjob_types.go`).
-    fn check_trainjob(&self, c: &mut Check) {
-        let rt = &self.options.runtime;
-        if self.backend != Backend::TrainJob {
-            if let Some(n) = &rt.name {
-                c.fail(
-                    "--runtime",
-                    n,
-                    "only with --backend trainjob; add --backend trainjob or drop --runtime",
-                );
-            }
-            if let Some(k) = rt.kind {
-                c.fail(
-                    "--runtime-kind",
-                    k.as_str(),
-                    "only with --backend trainjob; add --backend trainjob or drop --runtime-kind",
-                );
-            }
-            return;
-        }
-        if let Some(n) = &rt.name {
+    /// A TrainJob carries only what the Trainer's API can express: `spec.trainer` and
+    /// `spec.runtimePatches` (v2.3.0), whose container patches hold env, volume mounts and security
+    /// context only (no image, command or envFrom), so init containers, envFrom, pull policy, priority
+    /// class and scheduler cannot be set through it (kubeflow/trainer
+    /// `pkg/apis/trainer/v1alpha1/trainjob_types.go`).
+    fn check_trainjob(&self, c: &mut Check, runtime: &TrainerRuntime) {
+        if let Some(n) = &runtime.name {
             c.name("--runtime", n, subdomain, "runtime name");
         }
-        let unsupported = "the Kubeflow Trainer's TrainJob has no field for it (spec.runtimePatches patches only env, volume mounts and security context of containers); drop it, or use another --backend";
-        if self.code.git.is_some() {
+        self.check_trainjob_pod(c);
+        self.check_trainjob_run(c);
+    }
+
+    /// Pod settings a runtime patch cannot carry.
+    fn check_trainjob_pod(&self, c: &mut Check) {
+        if let Some(g) = &self.code.git {
             c.fail(
                 "--git-repo",
-                self.code
-                    .git
-                    .as_ref()
-                    .map(|g| g.url.as_str())
-                    .unwrap_or_default(),
-                format!("needs an init container, which {unsupported}"),
+                &g.url,
+                format!("needs an init container, which {NOT_IN_TRAINJOB}"),
             );
         }
         for ic in &self.init_containers {
             c.fail(
                 "initContainers",
                 &ic.name,
-                format!("an init container: {unsupported}"),
+                format!("an init container: {NOT_IN_TRAINJOB}"),
             );
         }
         for e in &self.env_from {
-            let v = match e {
-                super::EnvFrom::Secret(n) | super::EnvFrom::ConfigMap(n) => n,
-            };
+            let (EnvFrom::Secret(v) | EnvFrom::ConfigMap(v)) = e;
             c.fail(
                 "--env-from-secret/--env-from-configmap",
                 v,
-                format!("envFrom: {unsupported}; use --env K=secret:NAME/KEY"),
+                format!("envFrom: {NOT_IN_TRAINJOB}; use --env K=secret:NAME/KEY"),
             );
         }
         if let Some(cm) = &self.networking.nccl_env_config_map {
             c.fail(
                 "--nccl-env-configmap",
                 cm,
-                format!("envFrom: {unsupported}; use --env K=configmap:NAME/KEY"),
+                format!("envFrom: {NOT_IN_TRAINJOB}; use --env K=configmap:NAME/KEY"),
             );
         }
         if let Some(p) = &self.image.pull_policy {
             c.fail(
                 "--image-pull-policy",
                 p,
-                format!("imagePullPolicy: {unsupported}"),
+                format!("imagePullPolicy: {NOT_IN_TRAINJOB}"),
             );
         }
         if let Some(p) = &self.scheduling.priority {
-            c.fail("--priority", p, format!("priorityClassName: {unsupported}"));
+            c.fail(
+                "--priority",
+                p,
+                format!("priorityClassName: {NOT_IN_TRAINJOB}"),
+            );
         }
         if let Some(s) = &self.scheduling.scheduler {
-            c.fail("--scheduler", s, format!("schedulerName: {unsupported}"));
+            c.fail(
+                "--scheduler",
+                s,
+                format!("schedulerName: {NOT_IN_TRAINJOB}"),
+            );
         }
+    }
+
+    /// What the Trainer and its runtime decide themselves.
+    fn check_trainjob_run(&self, c: &mut Check) {
         if self.networking.port != super::Networking::default().port {
             c.fail(
                 "--port",
@@ -625,7 +595,7 @@ mod tests {
         j.fault_tolerance
             .appwrapper
             .insert("failureGracePeriodDuration".into(), "1 day".into());
-        j.backend = Backend::MpiJob;
+        j.backend = Backend::MpiJob.into();
         let errs: Vec<String> = j
             .validate()
             .unwrap_err()
@@ -702,14 +672,64 @@ mod tests {
     #[test]
     fn framework_backend_pairs() {
         let mut j = TrainingJob::new("ds", Framework::DeepSpeed);
-        j.backend = Backend::MpiJob;
+        j.backend = Backend::MpiJob.into();
         assert!(j.validate().is_ok());
-        j.backend = Backend::PyTorchJob;
+        j.backend = Backend::PyTorchJob.into();
         assert!(j.validate().is_err());
-        j.options.launcher = Launcher::Torchrun;
+        j.framework.deepspeed_mut().unwrap().launcher = Launcher::Torchrun.into();
         assert!(j.validate().is_ok());
         let mut m = TrainingJob::new("mx", Framework::MXNet);
-        m.backend = Backend::JobSet;
+        m.backend = Backend::JobSet.into();
         assert!(m.validate().is_err());
+    }
+
+    /// The options of one framework, checked where that framework has them.
+    #[test]
+    fn framework_options() {
+        let mut ds = TrainingJob::new("ds", Framework::DeepSpeed);
+        let spec = ds.framework.deepspeed_mut().unwrap();
+        spec.slots_per_node = Some(0);
+        assert_eq!(
+            ds.validate().unwrap_err()[0].to_string(),
+            "--slots-per-node \"0\": must be at least 1"
+        );
+        let spec = ds.framework.deepspeed_mut().unwrap();
+        spec.slots_per_node = Some(4);
+        spec.launcher = Launcher::Torchrun.into();
+        assert!(
+            ds.validate().unwrap_err()[0]
+                .message
+                .contains("only with --launcher ssh")
+        );
+        let mut mx = TrainingJob::new("mx", Framework::MXNet);
+        mx.world_size = 3;
+        mx.framework.mxnet_mut().unwrap().servers = Some(4);
+        assert_eq!(
+            mx.validate().unwrap_err()[0].to_string(),
+            "--servers \"4\": must be at most --workers (3): each server runs in a worker's pod"
+        );
+        mx.framework.mxnet_mut().unwrap().servers = Some(0);
+        assert!(
+            mx.validate().unwrap_err()[0]
+                .message
+                .starts_with("must be at least 1")
+        );
+    }
+
+    /// A layout whose pods cannot rejoin a group refuses restarts; the others take them.
+    #[test]
+    fn restarts_per_layout() {
+        let mut ds = TrainingJob::new("ds", Framework::DeepSpeed);
+        ds.fault_tolerance.max_restarts = Some(2);
+        assert!(
+            ds.validate().unwrap_err()[0]
+                .message
+                .starts_with("a retried SSH launcher")
+        );
+        ds.backend = Backend::MpiJob.into();
+        assert!(ds.validate().is_ok());
+        let mut mx = TrainingJob::new("mx", Framework::MXNet);
+        mx.fault_tolerance.max_restarts = Some(1);
+        assert!(mx.validate().unwrap_err()[0].message.contains("ps-lite"));
     }
 }

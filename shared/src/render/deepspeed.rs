@@ -20,11 +20,15 @@
 //! DeepSpeed's OpenMPI runner over the same SSH.
 //! Reference: <https://www.deepspeed.ai/getting-started/#resource-configuration-multi-node>.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::launch::{SMOKE_TEST, setup_lines, sh_join};
-use super::{job::headless_service, job::indexed_job, metadata, pod, workload_metadata};
-use crate::model::{Main, TrainingJob};
+use super::group;
+use super::job::{RoleJob, Shape, batch_job, headless_service, job_spec};
+use super::launch::{SMOKE_TEST, setup_lines};
+use super::meta::{metadata, workload_metadata};
+use super::pod;
+use super::shell::sh_join;
+use crate::model::{Main, SshKeyPair, TrainingJob};
 
 pub const SSH_PORT: u16 = 2222;
 
@@ -37,9 +41,10 @@ const SSH_DIR: &str = "/tmp/mltrain-ssh";
 pub const MPI_SSH_MOUNT: &str = "/mltrain/mpi-ssh";
 
 /// Worker `i`'s DNS name: the Indexed Job `<job>-worker` gives pods hostnames `<job>-worker-<i>`, the
-/// headless Service `<job>` the subdomain.
-pub fn worker_host(job: &TrainingJob, i: u32) -> String {
-    super::group::host(job, "worker", i)
+/// headless Service `<job>` the subdomain (the MPI operator names its workers the same way); JobSet's
+/// pattern when the layout is `grouped`.
+pub fn worker_host(job: &TrainingJob, grouped: bool, i: u32) -> String {
+    group::host(job, grouped, "worker", i)
 }
 
 /// The launcher only runs the deepspeed CLI: Bitnami's "small" preset, no GPUs.
@@ -47,17 +52,11 @@ fn launcher_resources() -> Value {
     json!({"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}})
 }
 
-/// Slots per worker: `--slots-per-node`, else processes per pod.
-pub fn slots(job: &TrainingJob) -> u32 {
-    job.options.slots_per_node.unwrap_or_else(|| job.nproc())
-}
-
 /// `<host> slots=<n>`, one line per worker.
-pub fn hostfile(job: &TrainingJob) -> String {
-    let slots = slots(job);
+pub fn hostfile(job: &TrainingJob, grouped: bool, slots: u32) -> String {
     let mut s = String::with_capacity(job.world_size as usize * (job.name.len() * 2 + 24));
     for i in 0..job.world_size {
-        s += &format!("{} slots={slots}\n", worker_host(job, i));
+        s += &format!("{} slots={slots}\n", worker_host(job, grouped, i));
     }
     s
 }
@@ -193,6 +192,7 @@ fn deepspeed_line(
     hostfile: &str,
     smoke: Option<String>,
     runner: Runner,
+    master: &str,
 ) -> String {
     let (program, python) = program(job, smoke);
     if program.is_empty() {
@@ -214,7 +214,6 @@ fn deepspeed_line(
 {choose}if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 deepspeed --hostfile {hostfile} --launcher "$launcher" --force_multi --no_ssh_check --master_addr {master} --master_port {port}{no_python} {program}
 "#,
-        master = worker_host(job, 0),
         port = job.networking.port,
     )
 }
@@ -241,7 +240,7 @@ exit 1
     )
 }
 
-fn launcher_script(job: &TrainingJob) -> String {
+fn launcher_script(job: &TrainingJob, grouped: bool) -> String {
     format!(
         r#"#!/bin/bash
 # The DeepSpeed launcher: wait for every worker's sshd, run deepspeed over SSH, then release the workers.
@@ -260,27 +259,48 @@ trap finish EXIT
             job,
             "/job/hostfile",
             smoke_file(job, "/job"),
-            Runner::PdshOrOpenMpi
+            Runner::PdshOrOpenMpi,
+            &worker_host(job, grouped, 0),
         ),
     )
 }
 
-pub fn render_ssh(job: &TrainingJob) -> Vec<Value> {
+/// The SSH layout: the scripts and hostfile, the key pair, and the worker and launcher Jobs, as
+/// separate Jobs behind a headless Service or, `grouped`, as one JobSet.
+pub fn render_ssh(job: &TrainingJob, grouped: bool, slots: u32, keys: &SshKeyPair) -> Vec<Value> {
     let cm_name = format!("{}-deepspeed", job.name);
     let secret_name = format!("{}-ssh", job.name);
     let mut data = json!({
-        "hostfile": hostfile(job),
+        "hostfile": hostfile(job, grouped, slots),
         "worker.sh": worker_script(job),
-        "launcher.sh": launcher_script(job),
+        "launcher.sh": launcher_script(job, grouped),
     });
     if job.program.main == Main::SmokeTest {
         data["smoke.py"] = json!(smoke_test());
     }
-    let keys = job
-        .options
-        .ssh_keys
-        .clone()
-        .expect("the plugin generates the key pair before rendering a DeepSpeed SSH job");
+    let mut out = vec![
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(job, &cm_name), "data": data}),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": metadata(job, &secret_name), "type": "Opaque",
+               "stringData": {"id_ed25519": keys.private, "id_ed25519.pub": keys.public, "authorized_keys": keys.public}}),
+    ];
+    let roles = ssh_roles(job, &cm_name, &secret_name);
+    if grouped {
+        out.push(group::jobset(job, roles.into(), "launcher"));
+    } else {
+        out.push(headless_service(
+            job,
+            json!([{"name": "ssh", "port": SSH_PORT, "targetPort": SSH_PORT, "protocol": "TCP"}]),
+            Some("worker"),
+        ));
+        out.extend(roles.map(|r| batch_job(job, &r.name, r.spec)));
+    }
+    out
+}
+
+/// The sshd workers (a failed worker fails the job: no retries) and the one launcher, each with the
+/// scripts and the key pair mounted. Neither is suspended: ungrouped there is no queue, grouped the
+/// JobSet is what Kueue admits.
+fn ssh_roles(job: &TrainingJob, cm_name: &str, secret_name: &str) -> [RoleJob; 2] {
     let volumes = vec![
         json!({"name": "mltrain-deepspeed", "configMap": {"name": cm_name}}),
         // Group-readable: the key's group is the pod's fsGroup; the scripts copy it to a 0600 file.
@@ -313,25 +333,29 @@ pub fn render_ssh(job: &TrainingJob) -> Vec<Value> {
             ..pod::PodParts::new("launcher", "exec bash /job/launcher.sh".into())
         },
     );
-    let mut service = headless_service(
-        job,
-        json!([{"name": "ssh", "port": SSH_PORT, "targetPort": SSH_PORT, "protocol": "TCP"}]),
-    );
-    service["spec"]["selector"][pod::ROLE_LABEL] = json!("worker");
-    let mut workers = indexed_job(job, &format!("{}-worker", job.name), job.world_size, worker);
-    workers["spec"]["backoffLimit"] = json!(0);
-    workers["metadata"]["labels"]
-        .as_object_mut()
-        .map(|l| l.remove(super::QUEUE_LABEL));
-    let mut launcher_job = indexed_job(job, &job.name, 1, launcher);
-    launcher_job["spec"]["completionMode"] = json!("NonIndexed");
-    vec![
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(job, &cm_name), "data": data}),
-        json!({"apiVersion": "v1", "kind": "Secret", "metadata": metadata(job, &secret_name), "type": "Opaque",
-               "stringData": {"id_ed25519": keys.private, "id_ed25519.pub": keys.public, "authorized_keys": keys.public}}),
-        service,
-        workers,
-        launcher_job,
+    let workers = Shape {
+        ranks: job.world_size,
+        indexed: true,
+        backoff_limit: 0,
+        suspend: false,
+    };
+    let one = Shape {
+        ranks: 1,
+        indexed: false,
+        backoff_limit: job.fault_tolerance.max_restarts.unwrap_or(0),
+        suspend: false,
+    };
+    [
+        RoleJob {
+            name: format!("{}-worker", job.name),
+            role: "worker",
+            spec: job_spec(job, workers, worker),
+        },
+        RoleJob {
+            name: job.name.clone(),
+            role: "launcher",
+            spec: job_spec(job, one, launcher),
+        },
     ]
 }
 
@@ -346,7 +370,30 @@ fn write_smoke(job: &TrainingJob) -> String {
     }
 }
 
-pub fn render_mpijob(job: &TrainingJob) -> Value {
+/// The MPIJob: our launcher script and sshd workers under the MPI operator, which makes the key pair
+/// and the hostfile.
+pub fn render_mpijob(job: &TrainingJob, slots: u32) -> Value {
+    let (launcher, worker) = mpi_pods(job);
+    json!({
+        "apiVersion": "kubeflow.org/v2beta1",
+        "kind": "MPIJob",
+        "metadata": workload_metadata(job, &job.name),
+        "spec": {
+            "slotsPerWorker": slots,
+            "mpiImplementation": "OpenMPI",
+            "sshAuthMountPath": MPI_SSH_MOUNT,
+            "runPolicy": mpi_run_policy(job),
+            "mpiReplicaSpecs": {
+                "Launcher": {"replicas": 1, "restartPolicy": "Never", "template": launcher},
+                "Worker": {"replicas": job.world_size, "restartPolicy": "Never", "template": worker},
+            }
+        }
+    })
+}
+
+/// The launcher's and the workers' pod templates, with the operator's key Secret as our SSH files'
+/// source. No restartPolicy in either: the replica specs carry it.
+fn mpi_pods(job: &TrainingJob) -> (Value, Value) {
     let keys = format!("{MPI_SSH_MOUNT}/authorized_keys");
     let identity = format!("{MPI_SSH_MOUNT}/id_rsa");
     let launch = format!(
@@ -359,8 +406,16 @@ pub fn render_mpijob(job: &TrainingJob) -> Value {
             job,
             "/etc/mpi/hostfile",
             smoke_file(job, SSH_DIR),
-            Runner::OpenMpi
+            Runner::OpenMpi,
+            &worker_host(job, false, 0),
         ),
+    );
+    let serve = format!(
+        "set -e\n{setup}{ssh}{smoke}{start}wait \"$sshd\"\n",
+        setup = setup_lines(job),
+        ssh = ssh_setup(&keys, &identity),
+        smoke = write_smoke(job),
+        start = START_SSHD,
     );
     let launcher = pod::template(
         job,
@@ -370,48 +425,30 @@ pub fn render_mpijob(job: &TrainingJob) -> Value {
             ..pod::PodParts::new("launcher", launch)
         },
     );
-    let serve = format!(
-        "set -e\n{setup}{ssh}{smoke}{start}wait \"$sshd\"\n",
-        setup = setup_lines(job),
-        ssh = ssh_setup(&keys, &identity),
-        smoke = write_smoke(job),
-        start = START_SSHD,
-    );
-    let mut worker = pod::template(
+    let worker = pod::template(
         job,
         pod::PodParts {
             role: Some("worker"),
             ..pod::PodParts::new("worker", serve)
         },
     );
-    worker["spec"]
-        .as_object_mut()
-        .map(|s| s.remove("restartPolicy"));
+    (launcher, worker)
+}
+
+/// Stop a failed run's pods, retry the launcher `--max-restarts` times (unset, the operator would
+/// leave Kubernetes' default of 6 retries), and suspend for Kueue when queued.
+fn mpi_run_policy(job: &TrainingJob) -> Value {
     let ft = &job.fault_tolerance;
-    let mut run_policy = json!({"cleanPodPolicy": "Running"});
-    // The launcher Job's backoff limit; unset, the operator leaves Kubernetes' default of 6 retries.
-    run_policy["backoffLimit"] = json!(ft.max_restarts.unwrap_or(0));
+    let mut run_policy = Map::new();
+    run_policy.insert("cleanPodPolicy".into(), json!("Running"));
+    run_policy.insert("backoffLimit".into(), json!(ft.max_restarts.unwrap_or(0)));
     if let Some(d) = ft.active_deadline_seconds {
-        run_policy["activeDeadlineSeconds"] = json!(d);
+        run_policy.insert("activeDeadlineSeconds".into(), json!(d));
     }
     if job.scheduling.queue.is_some() {
-        run_policy["suspend"] = json!(true);
+        run_policy.insert("suspend".into(), json!(true));
     }
-    json!({
-        "apiVersion": "kubeflow.org/v2beta1",
-        "kind": "MPIJob",
-        "metadata": workload_metadata(job),
-        "spec": {
-            "slotsPerWorker": slots(job),
-            "mpiImplementation": "OpenMPI",
-            "sshAuthMountPath": MPI_SSH_MOUNT,
-            "runPolicy": run_policy,
-            "mpiReplicaSpecs": {
-                "Launcher": {"replicas": 1, "restartPolicy": "Never", "template": launcher},
-                "Worker": {"replicas": job.world_size, "restartPolicy": "Never", "template": worker},
-            }
-        }
-    })
+    Value::Object(run_policy)
 }
 
 #[cfg(test)]
@@ -428,19 +465,17 @@ mod tests {
 
     #[test]
     fn hostfile_lists_every_worker_with_its_slots() {
-        assert_eq!(hostfile(&job(1)), "ds-worker-0.ds slots=8\n");
+        assert_eq!(hostfile(&job(1), false, 8), "ds-worker-0.ds slots=8\n");
         assert_eq!(
-            hostfile(&job(3)),
+            hostfile(&job(3), false, 8),
             "ds-worker-0.ds slots=8\nds-worker-1.ds slots=8\nds-worker-2.ds slots=8\n"
         );
-        let big = hostfile(&job(512));
+        let big = hostfile(&job(512), false, 8);
         assert_eq!(big.lines().count(), 512);
         assert_eq!(big.lines().last(), Some("ds-worker-511.ds slots=8"));
-        let mut j = job(2);
-        j.options.slots_per_node = Some(4);
         assert_eq!(
-            hostfile(&j),
-            "ds-worker-0.ds slots=4\nds-worker-1.ds slots=4\n"
+            hostfile(&job(2), true, 4),
+            "ds-worker-0-0.ds slots=4\nds-worker-0-1.ds slots=4\n"
         );
     }
 
@@ -456,7 +491,7 @@ mod tests {
             name: "HF_HOME".into(),
             value: crate::model::EnvValue::Literal("/data".into()),
         });
-        let s = launcher_script(&j);
+        let s = launcher_script(&j, false);
         assert!(s.contains("until ssh -F \"$d/ssh_config\" -o ConnectTimeout=3 \"$h\" true"));
         assert!(s.contains("trap finish EXIT"));
         // The user's variables reach ranks through the workers' sessions, never DeepSpeed's exports.

@@ -1,19 +1,27 @@
-//! The `job` backend: a headless Service and an Indexed `batch/v1` Job (any cluster ≥ 1.27).
+//! The `job` backend's building blocks: a headless Service and Indexed `batch/v1` Jobs (any cluster
+//! ≥ 1.27), and the torchrun layout made of them.
 //!
 //! Rank i runs in pod `<job>-i` with the stable DNS name `<job>-i.<job>` (the Job sets each pod's
 //! hostname from its completion index; the Service gives the subdomain). The Job completes when every
 //! rank exits 0: unlike the Bitnami chart, it neither starts too few pods nor runs forever.
 //! Reference: <https://kubernetes.io/docs/concepts/workloads/controllers/job/#completion-mode>.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::{metadata, pod, rendezvous_env, torchrun, workload_metadata};
+use super::launch::{rendezvous_env, script, torchrun};
+use super::meta::{metadata, workload_metadata};
+use super::pod::{self, ROLE_LABEL};
 use crate::engine::facts::JOB_NAME_LABEL;
 use crate::model::TrainingJob;
 
-/// The headless Service that gives every rank a DNS name; ready or not, since rank 0 must be
-/// reachable while the others start.
-pub fn headless_service(job: &TrainingJob, ports: Value) -> Value {
+/// The headless Service that gives every rank (of `role`, when the job's pods play several) a DNS
+/// name; ready or not, since rank 0 must be reachable while the others start.
+pub fn headless_service(job: &TrainingJob, ports: Value, role: Option<&str>) -> Value {
+    let mut selector = Map::new();
+    selector.insert(JOB_NAME_LABEL.into(), json!(job.name));
+    if let Some(role) = role {
+        selector.insert(ROLE_LABEL.into(), json!(role));
+    }
     json!({
         "apiVersion": "v1",
         "kind": "Service",
@@ -21,66 +29,105 @@ pub fn headless_service(job: &TrainingJob, ports: Value) -> Value {
         "spec": {
             "clusterIP": "None",
             "publishNotReadyAddresses": true,
-            "selector": {JOB_NAME_LABEL: job.name},
+            "selector": selector,
             "ports": ports,
         }
     })
 }
 
-/// An Indexed Job running `template` on `ranks` pods.
-pub fn indexed_job(job: &TrainingJob, name: &str, ranks: u32, template: Value) -> Value {
+/// How a Job runs its pods.
+pub struct Shape {
+    pub ranks: u32,
+    /// `false`: one pod that needs no index (a launcher, a standalone process).
+    pub indexed: bool,
+    /// Pod failures the Job retries.
+    pub backoff_limit: u32,
+    /// Created suspended, for Kueue to admit by unsuspending it; `false` for a Job that is part of
+    /// something Kueue admits whole.
+    pub suspend: bool,
+}
+
+impl Shape {
+    /// `ranks` indexed pods, retried `--max-restarts` times, suspended when queued: a Job that is
+    /// the whole workload.
+    pub fn workload(job: &TrainingJob, ranks: u32) -> Self {
+        Shape {
+            ranks,
+            indexed: true,
+            backoff_limit: job.fault_tolerance.max_restarts.unwrap_or(0),
+            suspend: job.scheduling.queue.is_some(),
+        }
+    }
+}
+
+/// A Job's `spec`: `template` on `shape.ranks` pods.
+pub fn job_spec(job: &TrainingJob, shape: Shape, template: Value) -> Value {
     let ft = &job.fault_tolerance;
-    let mut spec = json!({
-        "completionMode": "Indexed",
-        "completions": ranks,
-        "parallelism": ranks,
-        "backoffLimit": ft.max_restarts.unwrap_or(0),
-        "template": template,
-    });
+    let mut spec = Map::new();
+    let mode = if shape.indexed {
+        "Indexed"
+    } else {
+        "NonIndexed"
+    };
+    spec.insert("completionMode".into(), json!(mode));
+    spec.insert("completions".into(), json!(shape.ranks));
+    spec.insert("parallelism".into(), json!(shape.ranks));
+    spec.insert("backoffLimit".into(), json!(shape.backoff_limit));
     if let Some(d) = ft.active_deadline_seconds {
-        spec["activeDeadlineSeconds"] = json!(d);
+        spec.insert("activeDeadlineSeconds".into(), json!(d));
     }
     // With retries asked for, a pod evicted by a node drain or preemption (condition DisruptionTarget)
     // is replaced without using one up. Only valid with restartPolicy Never, which the Job API
     // requires for podFailurePolicy
     // (<https://kubernetes.io/docs/concepts/workloads/controllers/job/#pod-failure-policy>).
-    if ft.max_restarts.is_some() && spec["template"]["spec"]["restartPolicy"] == "Never" {
-        spec["podFailurePolicy"] = json!({"rules": [
-            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}
-        ]});
+    if ft.max_restarts.is_some() && template["spec"]["restartPolicy"] == "Never" {
+        spec.insert(
+            "podFailurePolicy".into(),
+            json!({"rules": [
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}
+            ]}),
+        );
     }
-    if job.scheduling.queue.is_some() {
-        // Kueue admits the job by unsuspending it.
-        spec["suspend"] = json!(true);
+    if shape.suspend {
+        spec.insert("suspend".into(), json!(true));
     }
-    let mut meta = workload_metadata(job);
-    meta["name"] = json!(name);
-    json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": spec})
+    spec.insert("template".into(), template);
+    Value::Object(spec)
 }
 
+/// A `batch/v1` Job named `name`, with the workload's labels.
+pub fn batch_job(job: &TrainingJob, name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": workload_metadata(job, name), "spec": spec})
+}
+
+/// One Job of a layout whose pods play different parts: the Job's name, its pods' role (the
+/// replicated job's name when the layout is one JobSet), and its spec.
+pub struct RoleJob {
+    pub name: String,
+    pub role: &'static str,
+    pub spec: Value,
+}
+
+/// torchrun on every rank: the Service and the Indexed Job.
 pub fn render(job: &TrainingJob) -> Vec<Value> {
     let port = job.networking.port;
-    let script = super::launch::script(job, &torchrun(job));
     let template = pod::template(
         job,
         pod::PodParts {
-            container_name: "trainer",
-            script,
             env: rendezvous_env(job, format!("{0}-0.{0}", job.name)),
             subdomain: Some(job.name.clone()),
             restart_policy: Some(job.fault_tolerance.restart_policy.clone()),
             ports: vec![json!({"name": "rendezvous", "containerPort": port, "protocol": "TCP"})],
-            role: None,
-            extra_volumes: Vec::new(),
-            extra_mounts: Vec::new(),
-            resources: None,
+            ..pod::PodParts::new("trainer", script(job, &torchrun(job)))
         },
     );
+    let spec = job_spec(job, Shape::workload(job, job.world_size), template);
     vec![
         headless_service(
             job,
             json!([{"name": "rendezvous", "port": port, "targetPort": port, "protocol": "TCP"}]),
+            None,
         ),
-        indexed_job(job, &job.name, job.world_size, template),
+        batch_job(job, &job.name, spec),
     ]
 }

@@ -4,7 +4,9 @@
 
 use serde_json::{Value, json};
 
-use super::{pod, rendezvous_env, torchrun, workload_metadata};
+use super::launch::{rendezvous_env, script, torchrun};
+use super::meta::workload_metadata;
+use super::pod;
 use crate::model::TrainingJob;
 
 /// The replicated job's name.
@@ -13,20 +15,13 @@ pub const REPLICATED_JOB: &str = "workers";
 pub fn render(job: &TrainingJob) -> Value {
     let ft = &job.fault_tolerance;
     let port = job.networking.port;
-    let script = super::launch::script(job, &torchrun(job));
     let template = pod::template(
         job,
         pod::PodParts {
-            container_name: "trainer",
-            script,
             env: rendezvous_env(job, format!("{0}-{REPLICATED_JOB}-0-0.{0}", job.name)),
-            subdomain: None,
             restart_policy: Some(ft.restart_policy.clone()),
             ports: vec![json!({"name": "rendezvous", "containerPort": port, "protocol": "TCP"})],
-            role: None,
-            extra_volumes: Vec::new(),
-            extra_mounts: Vec::new(),
-            resources: None,
+            ..pod::PodParts::new("trainer", script(job, &torchrun(job)))
         },
     );
     let mut job_spec = json!({
@@ -49,5 +44,5 @@ pub fn render(job: &TrainingJob) -> Value {
     if job.scheduling.queue.is_some() {
         spec["suspend"] = json!(true);
     }
-    json!({"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet", "metadata": workload_metadata(job), "spec": spec})
+    json!({"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet", "metadata": workload_metadata(job, &job.name), "spec": spec})
 }

@@ -2,22 +2,15 @@
 //! framework's launcher, or the built-in distributed smoke test when there is no program.
 //!
 //! Rendezvous values come from the environment (`WORLD_SIZE`, `RANK`, `MASTER_ADDR`, `MASTER_PORT`),
-//! which every backend provides (we set them on `job`/`jobset`; the training operator sets them on
-//! PyTorchJob), so one script serves all backends. Shell `${VAR}` is used, not Kubernetes' `$(VAR)`,
+//! which every backend provides (we set them on `job`/`jobset` with [`rendezvous_env`]; the training
+//! operator sets them on PyTorchJob), so one script serves all backends. Shell `${VAR}` is used, not Kubernetes' `$(VAR)`,
 //! so user setup commands with `$(...)` keep their shell meaning.
 
-use crate::model::{Main, TrainingJob};
+use serde_json::{Value, json};
 
-/// Quote a word for POSIX sh.
-pub fn sh_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
-    {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
+use super::pod::code::{FILES_DIR, FILES_SOURCE_DIR, default_workdir};
+use super::shell::sh_quote;
+use crate::model::{Main, TrainingJob};
 
 /// The distributed smoke test: initialise the process group (NCCL with GPUs, gloo without), all-reduce
 /// a tensor, check the sum, print the bus bandwidth, exit 0. Proves a cluster's GPU networking works.
@@ -70,32 +63,16 @@ pub const USER_PRELUDE: &str = r#"if [ ! -w "${HOME:-/}" ]; then export HOME=/tm
 if [ -z "${LOGNAME:-}" ]; then LOGNAME=$(id -un 2>/dev/null) || LOGNAME=mltrain; export LOGNAME USER="${USER:-$LOGNAME}"; fi
 "#;
 
-/// Words quoted for the shell and joined with spaces.
-pub fn sh_join(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|w| sh_quote(w))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// `cd` to the working directory (the user's, else the cloned repository or the packed files), then
 /// the setup commands in order: the start of every role's script.
 pub fn setup_lines(job: &TrainingJob) -> String {
     let mut s = String::from(USER_PRELUDE);
     if !job.code.files.is_empty() {
         s += &format!(
-            "(cd {src} && find . -mindepth 1 -maxdepth 1 ! -name '..*' -exec cp -RL {{}} {dst}/ \\;)\n",
-            src = super::pod::FILES_SOURCE_DIR,
-            dst = super::pod::FILES_DIR
+            "(cd {FILES_SOURCE_DIR} && find . -mindepth 1 -maxdepth 1 ! -name '..*' -exec cp -RL {{}} {FILES_DIR}/ \\;)\n",
         );
     }
-    if let Some(dir) = job
-        .program
-        .workdir
-        .as_deref()
-        .or(super::pod::default_workdir(job))
-    {
+    if let Some(dir) = job.program.workdir.as_deref().or(default_workdir(job)) {
         s += &format!("cd {}\n", sh_quote(dir));
     }
     for cmd in &job.program.setup {
@@ -103,6 +80,42 @@ pub fn setup_lines(job: &TrainingJob) -> String {
         s.push('\n');
     }
     s
+}
+
+/// The rank's index from an Indexed Job's pod annotation.
+pub fn completion_index_env(name: &str) -> Value {
+    json!({"name": name, "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}})
+}
+
+/// The rendezvous variables for backends where no operator sets them.
+pub fn rendezvous_env(job: &TrainingJob, master_addr: String) -> Vec<Value> {
+    vec![
+        json!({"name": "WORLD_SIZE", "value": job.world_size.to_string()}),
+        completion_index_env("RANK"),
+        json!({"name": "MASTER_ADDR", "value": master_addr}),
+        json!({"name": "MASTER_PORT", "value": job.networking.port.to_string()}),
+    ]
+}
+
+/// The torchrun launcher with its rendezvous flags. With `--max-restarts`, torchrun's c10d rendezvous
+/// (hosted on rank 0's host, `MASTER_ADDR:MASTER_PORT`) instead of the static one: a replaced or
+/// restarted pod can then rejoin and the group re-forms, up to that many times
+/// (<https://pytorch.org/docs/stable/elastic/run.html>); a static group cannot take a new member.
+pub fn torchrun(job: &TrainingJob) -> Vec<String> {
+    let head = std::iter::once("torchrun".to_string());
+    match job.fault_tolerance.max_restarts {
+        None => head.chain(torchrun_args(job.nproc())).collect(),
+        Some(n) => head
+            .chain([
+                "--nnodes=${WORLD_SIZE}".to_string(),
+                format!("--nproc_per_node={}", job.nproc()),
+                "--rdzv_backend=c10d".into(),
+                "--rdzv_endpoint=${MASTER_ADDR}:${MASTER_PORT}".into(),
+                format!("--rdzv_id={}", job.name),
+                format!("--max-restarts={n}"),
+            ])
+            .collect(),
+    }
 }
 
 /// torchrun's rendezvous flags, read from the environment at run time.
@@ -161,15 +174,6 @@ pub fn script(job: &TrainingJob, launcher: &[String]) -> String {
 mod tests {
     use super::*;
     use crate::model::{Framework, Main, TrainingJob};
-
-    #[test]
-    fn quoting_survives_the_shell() {
-        assert_eq!(sh_quote("train.py"), "train.py");
-        assert_eq!(sh_quote("a b"), "'a b'");
-        assert_eq!(sh_quote("it's"), r"'it'\''s'");
-        assert_eq!(sh_quote(""), "''");
-        assert_eq!(sh_quote("--lr=0.1,0.2"), "--lr=0.1,0.2");
-    }
 
     #[test]
     fn python_programs_run_under_the_launcher() {

@@ -15,8 +15,10 @@
 
 use serde_json::{Value, json};
 
-use super::launch::{setup_lines, sh_join, sh_quote};
-use super::{job::headless_service, job::indexed_job, pod};
+use super::job::{Shape, batch_job, headless_service, job_spec};
+use super::launch::setup_lines;
+use super::pod;
+use super::shell::{sh_join, sh_quote};
 use crate::model::{Main, TrainingJob};
 
 /// The distributed smoke test: every worker pushes ones to a dist_sync key-value store; the pulled sum
@@ -42,10 +44,6 @@ sys.exit(0 if ok else 1)
 /// The scheduler's address, as every role sees it: pod 0 of the Indexed Job.
 pub fn scheduler_host(job: &TrainingJob) -> String {
     format!("{0}-0.{0}", job.name)
-}
-
-pub fn servers(job: &TrainingJob) -> u32 {
-    job.options.servers.unwrap_or(1)
 }
 
 /// The program, as one shell command line.
@@ -99,35 +97,26 @@ fn script(job: &TrainingJob) -> String {
 }
 
 /// The DMLC variables every process shares (`DMLC_ROLE` is set per process).
-pub fn dmlc_env(job: &TrainingJob) -> Vec<Value> {
+pub fn dmlc_env(job: &TrainingJob, servers: u32) -> Vec<Value> {
     vec![
         json!({"name": "DMLC_PS_ROOT_URI", "value": scheduler_host(job)}),
         json!({"name": "DMLC_PS_ROOT_PORT", "value": job.networking.port.to_string()}),
-        json!({"name": "DMLC_NUM_SERVER", "value": servers(job).to_string()}),
+        json!({"name": "DMLC_NUM_SERVER", "value": servers.to_string()}),
         json!({"name": "DMLC_NUM_WORKER", "value": job.world_size.to_string()}),
         json!({"name": "DMLC_USE_KUBERNETES", "value": "1"}),
     ]
 }
 
-/// The MXNet objects, in apply order.
-pub fn render(job: &TrainingJob) -> Vec<Value> {
+/// The MXNet objects with `servers` parameter servers, in apply order.
+pub fn render(job: &TrainingJob, servers: u32) -> Vec<Value> {
     if job.world_size == 1 {
-        let template = pod::template(
-            job,
-            pod::PodParts {
-                restart_policy: Some(job.fault_tolerance.restart_policy.clone()),
-                ..pod::PodParts::new("mxnet", script(job))
-            },
-        );
-        let mut j = indexed_job(job, &job.name, 1, template);
-        j["spec"]["completionMode"] = json!("NonIndexed");
-        return vec![j];
+        return vec![standalone(job)];
     }
     let port = job.networking.port;
     let template = pod::template(
         job,
         pod::PodParts {
-            env: dmlc_env(job),
+            env: dmlc_env(job, servers),
             subdomain: Some(job.name.clone()),
             // A failed process must fail its pod, so the Job ends every other pod.
             restart_policy: Some("Never".into()),
@@ -135,13 +124,36 @@ pub fn render(job: &TrainingJob) -> Vec<Value> {
             ..pod::PodParts::new("mxnet", script(job))
         },
     );
-    let mut j = indexed_job(job, &job.name, job.world_size, template);
-    j["spec"]["backoffLimit"] = json!(0);
+    let shape = Shape {
+        // No retries: ps-lite has no way for a restarted process to rejoin.
+        backoff_limit: 0,
+        ..Shape::workload(job, job.world_size)
+    };
     let service = headless_service(
         job,
         json!([{"name": "scheduler", "port": port, "targetPort": port, "protocol": "TCP"}]),
+        None,
     );
-    vec![service, j]
+    vec![
+        service,
+        batch_job(job, &job.name, job_spec(job, shape, template)),
+    ]
+}
+
+/// Bitnami's standalone mode: one pod, no parameter server.
+fn standalone(job: &TrainingJob) -> Value {
+    let template = pod::template(
+        job,
+        pod::PodParts {
+            restart_policy: Some(job.fault_tolerance.restart_policy.clone()),
+            ..pod::PodParts::new("mxnet", script(job))
+        },
+    );
+    let shape = Shape {
+        indexed: false,
+        ..Shape::workload(job, 1)
+    };
+    batch_job(job, &job.name, job_spec(job, shape, template))
 }
 
 #[cfg(test)]
@@ -153,8 +165,7 @@ mod tests {
     fn every_process_finds_the_scheduler_in_pod_0() {
         let mut j = TrainingJob::new("mx", Framework::MXNet);
         j.world_size = 3;
-        j.options.servers = Some(2);
-        let objs = render(&j);
+        let objs = render(&j, 2);
         assert_eq!(objs.len(), 2);
         assert_eq!(objs[1]["metadata"]["name"], "mx");
         assert_eq!(objs[1]["spec"]["parallelism"], 3);
@@ -188,7 +199,7 @@ mod tests {
     #[test]
     fn world_size_one_is_standalone() {
         let j = TrainingJob::new("mx", Framework::MXNet);
-        let objs = render(&j);
+        let objs = render(&j, 1);
         assert_eq!(objs.len(), 1);
         assert!(
             objs[0]["spec"]["template"]["spec"]["containers"][0]

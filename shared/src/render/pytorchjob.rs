@@ -7,12 +7,25 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{QUEUE_LABEL, metadata, pod, torchrun, workload_metadata};
+use super::launch::{script, torchrun};
+use super::meta::{
+    component_metadata, labels_map, object_metadata, workload_labels, workload_metadata,
+};
+use super::pod;
 use crate::duration;
-use crate::model::TrainingJob;
+use crate::model::{ModelError, TrainingJob};
 
 /// Prefix of the AppWrapper fault-tolerance annotations.
 pub const APPWRAPPER_ANNOTATION_PREFIX: &str = "workload.codeflare.dev.appwrapper/";
+
+/// Who owns the PyTorchJob, and so retries and queues it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// The training operator: `runPolicy` retries (`backoffLimit`) and suspends it for Kueue.
+    Operator,
+    /// An AppWrapper, which carries the queue label and retries the whole PyTorchJob (`retryLimit`).
+    AppWrapper,
+}
 
 /// The replicas' restart policy. The operator counts only container restarts of OnFailure (or
 /// Always/ExitCode) replicas against `runPolicy.backoffLimit`; a failed `Never` replica fails the job
@@ -20,17 +33,16 @@ pub const APPWRAPPER_ANNOTATION_PREFIX: &str = "workload.codeflare.dev.appwrappe
 /// `--max-restarts` on the pytorchjob backend restarts containers in place (same pod, same host name:
 /// torchrun's c10d rendezvous takes them back). Inside an AppWrapper the AppWrapper retries instead
 /// (`retryLimit`), resetting the whole PyTorchJob.
-fn restart_policy(job: &TrainingJob) -> &str {
+fn restart_policy(job: &TrainingJob, owner: Owner) -> &str {
     let ft = &job.fault_tolerance;
-    if ft.max_restarts.is_some() && job.backend == crate::model::Backend::PyTorchJob {
+    if ft.max_restarts.is_some() && owner == Owner::Operator {
         "OnFailure"
     } else {
         &ft.restart_policy
     }
 }
 
-fn replica(job: &TrainingJob, replicas: u32) -> Value {
-    let script = super::launch::script(job, &torchrun(job));
+fn replica(job: &TrainingJob, owner: Owner, replicas: u32) -> Value {
     let template = pod::template(
         job,
         pod::PodParts {
@@ -38,55 +50,68 @@ fn replica(job: &TrainingJob, replicas: u32) -> Value {
                 json!({"name": "pytorchjob-port", "containerPort": job.networking.port, "protocol": "TCP"}),
             ],
             // The operator requires the container to be named `pytorch`.
-            ..pod::PodParts::new("pytorch", script)
+            ..pod::PodParts::new("pytorch", script(job, &torchrun(job)))
         },
     );
-    json!({"replicas": replicas, "restartPolicy": restart_policy(job), "template": template})
+    json!({"replicas": replicas, "restartPolicy": restart_policy(job, owner), "template": template})
 }
 
-pub fn render(job: &TrainingJob) -> Value {
+fn pytorchjob(job: &TrainingJob, owner: Owner) -> Value {
     let ft = &job.fault_tolerance;
     let mut specs = Map::new();
-    specs.insert("Master".into(), replica(job, 1));
+    specs.insert("Master".into(), replica(job, owner, 1));
     if job.world_size > 1 {
-        specs.insert("Worker".into(), replica(job, job.world_size - 1));
+        specs.insert("Worker".into(), replica(job, owner, job.world_size - 1));
     }
     // A failed rank's peers are stopped rather than left holding GPUs (the operator's default is
     // None: keep every pod).
     let mut run_policy = Map::new();
     run_policy.insert("cleanPodPolicy".into(), json!("Running"));
-    if let Some(n) = ft.max_restarts
-        && job.backend != crate::model::Backend::AppWrapper
-    {
+    if let (Some(n), Owner::Operator) = (ft.max_restarts, owner) {
         run_policy.insert("backoffLimit".into(), json!(n));
     }
     if let Some(d) = ft.active_deadline_seconds {
         run_policy.insert("activeDeadlineSeconds".into(), json!(d));
     }
-    if job.scheduling.queue.is_some() && job.backend != crate::model::Backend::AppWrapper {
+    if job.scheduling.queue.is_some() && owner == Owner::Operator {
         run_policy.insert("suspend".into(), json!(true));
     }
+    let metadata = match owner {
+        Owner::Operator => workload_metadata(job, &job.name),
+        Owner::AppWrapper => component_metadata(job),
+    };
     let spec = json!({"pytorchReplicaSpecs": specs, "runPolicy": run_policy});
-    json!({"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": workload_metadata(job), "spec": spec})
+    json!({"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": metadata, "spec": spec})
 }
 
-/// The AppWrapper around the PyTorchJob. Durations are normalised so the controller reads them: `1d`
-/// becomes `24h` (Go's parser has no days, and the controller silently ignores what it cannot parse).
-pub fn render_appwrapper(job: &TrainingJob) -> Value {
-    let mut inner = render(job);
-    if let Some(m) = inner["metadata"].as_object_mut() {
-        m.remove("namespace");
-        if let Some(l) = m.get_mut("labels").and_then(Value::as_object_mut) {
-            l.remove(QUEUE_LABEL);
-        }
-    }
-    let mut meta = metadata(job, &job.name);
-    if let Some(q) = &job.scheduling.queue {
-        meta["labels"][QUEUE_LABEL] = json!(q);
-    }
-    let mut ann = meta["annotations"].as_object().cloned().unwrap_or_default();
-    // --max-restarts: the AppWrapper resets the whole PyTorchJob up to that many times (an explicit
-    // retryLimit annotation wins).
+/// The PyTorchJob the training operator runs and retries.
+pub fn render(job: &TrainingJob) -> Value {
+    pytorchjob(job, Owner::Operator)
+}
+
+/// The AppWrapper around the PyTorchJob.
+pub fn render_appwrapper(job: &TrainingJob) -> Result<Value, ModelError> {
+    let metadata = object_metadata(
+        &job.name,
+        job.namespace.as_deref(),
+        workload_labels(job),
+        appwrapper_annotations(job)?,
+    );
+    Ok(json!({
+        "apiVersion": "workload.codeflare.dev/v1beta2",
+        "kind": "AppWrapper",
+        "metadata": metadata,
+        "spec": {"components": [{"template": pytorchjob(job, Owner::AppWrapper)}]},
+    }))
+}
+
+/// The user's annotations and the fault-tolerance ones. `--max-restarts` becomes `retryLimit`: the
+/// AppWrapper resets the whole PyTorchJob up to that many times (an explicit retryLimit wins).
+/// Durations are normalised so the controller reads them: `1d` becomes `24h` (Go's parser has no
+/// days, and the controller silently ignores what it cannot parse), so a duration that does not parse
+/// is an error here too (validation reports it first).
+fn appwrapper_annotations(job: &TrainingJob) -> Result<Map<String, Value>, ModelError> {
+    let mut ann = labels_map(&job.scheduling.annotations);
     if let Some(n) = job.fault_tolerance.max_restarts {
         ann.insert(
             format!("{APPWRAPPER_ANNOTATION_PREFIX}retryLimit"),
@@ -97,17 +122,13 @@ pub fn render_appwrapper(job: &TrainingJob) -> Value {
         let v = if key == "retryLimit" {
             value.clone()
         } else {
-            duration::normalise(value).unwrap_or_else(|_| value.clone())
+            duration::normalise(value).map_err(|e| ModelError {
+                field: "--appwrapper-annotation",
+                value: value.clone(),
+                message: format!("{key}: {e}"),
+            })?
         };
         ann.insert(format!("{APPWRAPPER_ANNOTATION_PREFIX}{key}"), json!(v));
     }
-    if !ann.is_empty() {
-        meta["annotations"] = Value::Object(ann);
-    }
-    json!({
-        "apiVersion": "workload.codeflare.dev/v1beta2",
-        "kind": "AppWrapper",
-        "metadata": meta,
-        "spec": {"components": [{"template": inner}]},
-    })
+    Ok(ann)
 }

@@ -24,8 +24,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{pod, workload_metadata};
-use crate::model::{RuntimeKind, TrainingJob, default_image};
+use super::launch::script;
+use super::meta::workload_metadata;
+use super::pod;
+use crate::model::{TrainerRuntime, TrainingJob, default_image};
 
 /// The Trainer's API version.
 pub const API_VERSION: &str = "trainer.kubeflow.org/v1alpha1";
@@ -39,15 +41,6 @@ pub const FRAMEWORK_LABEL: &str = "trainer.kubeflow.org/framework";
 pub const PATCH_MANAGER: &str = "mltrain.io/kubectl-mltrain";
 /// The port the Trainer's torch plugin sets as `PET_MASTER_PORT`.
 pub const MASTER_PORT: u16 = 29400;
-
-/// The runtime a job references: its name and kind.
-pub fn runtime(job: &TrainingJob) -> (String, RuntimeKind) {
-    let rt = &job.options.runtime;
-    (
-        rt.name.clone().unwrap_or_else(|| TORCH_RUNTIME.to_string()),
-        rt.kind.unwrap_or_default(),
-    )
-}
 
 /// The framework the referenced runtime must be for (its [`FRAMEWORK_LABEL`]): every job this backend
 /// renders runs under torchrun (DeepSpeed with `--launcher torchrun`).
@@ -66,16 +59,39 @@ const POD_PATCH_FIELDS: [&str; 9] = [
     "initContainers",
 ];
 
-pub fn render(job: &TrainingJob) -> Value {
-    let script = super::launch::script(job, &["torchrun".to_string()]);
+/// The TrainJob referencing `runtime` (by default the cluster's [`TORCH_RUNTIME`]). The pod is
+/// built as for every backend, then read into the two places a TrainJob takes it: `spec.trainer` and
+/// the `node` runtime patch.
+pub fn render(job: &TrainingJob, runtime: &TrainerRuntime) -> Value {
+    let script = script(job, &["torchrun".to_string()]);
     let template = pod::template(job, pod::PodParts::new(NODE_JOB, script));
-    let container = &template["spec"]["containers"][0];
+    let name = runtime.name.as_deref().unwrap_or(TORCH_RUNTIME);
+    let kind = runtime.kind.unwrap_or_default();
+    let mut spec = Map::new();
+    spec.insert(
+        "runtimeRef".into(),
+        json!({"apiGroup": "trainer.kubeflow.org", "kind": kind.as_str(), "name": name}),
+    );
+    spec.insert("trainer".into(), trainer(job, &template));
+    spec.insert("runtimePatches".into(), json!([node_patch(&template)]));
+    if let Some(d) = job.fault_tolerance.active_deadline_seconds {
+        spec.insert("activeDeadlineSeconds".into(), json!(d));
+    }
+    if job.scheduling.queue.is_some() {
+        // Kueue admits the TrainJob by unsuspending it.
+        spec.insert("suspend".into(), json!(true));
+    }
+    json!({"apiVersion": API_VERSION, "kind": "TrainJob", "metadata": workload_metadata(job, &job.name), "spec": spec})
+}
 
+/// `spec.trainer`: sizes, and the training container's image (the runtime's own unless the user
+/// chose one), command, env and resources.
+fn trainer(job: &TrainingJob, template: &Value) -> Value {
+    let container = &template["spec"]["containers"][0];
     let mut trainer = Map::new();
     trainer.insert("numNodes".into(), json!(job.world_size));
     trainer.insert("numProcPerNode".into(), json!(job.nproc()));
-    // The runtime's own image unless the user chose one.
-    if job.image.name != default_image(job.framework) {
+    if job.image.name != default_image(job.framework()) {
         trainer.insert("image".into(), container["image"].clone());
     }
     trainer.insert("command".into(), container["command"].clone());
@@ -84,7 +100,13 @@ pub fn render(job: &TrainingJob) -> Value {
             trainer.insert(to.into(), v.clone());
         }
     }
+    Value::Object(trainer)
+}
 
+/// The runtime patch of the `node` replicated job: the pod's metadata, the fields a pod patch may
+/// carry, and the container's mounts and security context.
+fn node_patch(template: &Value) -> Value {
+    let container = &template["spec"]["containers"][0];
     let mut node_container = Map::new();
     node_container.insert("name".into(), json!(NODE_JOB));
     for k in ["volumeMounts", "securityContext"] {
@@ -101,44 +123,34 @@ pub fn render(job: &TrainingJob) -> Value {
             pod_spec.insert(k.into(), v.clone());
         }
     }
-    let mut pod_template = json!({"metadata": template["metadata"].clone()});
+    let mut pod_template = Map::new();
+    pod_template.insert("metadata".into(), template["metadata"].clone());
     if !pod_spec.is_empty() {
-        pod_template["spec"] = Value::Object(pod_spec);
+        pod_template.insert("spec".into(), Value::Object(pod_spec));
     }
-    let patch = json!({
+    json!({
         "manager": PATCH_MANAGER,
         "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [{
             "name": NODE_JOB,
             "template": {"spec": {"template": pod_template}},
         }]}}},
-    });
-
-    let (name, kind) = runtime(job);
-    let mut spec = json!({
-        "runtimeRef": {"apiGroup": "trainer.kubeflow.org", "kind": kind.as_str(), "name": name},
-        "trainer": trainer,
-        "runtimePatches": [patch],
-    });
-    if let Some(d) = job.fault_tolerance.active_deadline_seconds {
-        spec["activeDeadlineSeconds"] = json!(d);
-    }
-    if job.scheduling.queue.is_some() {
-        // Kueue admits the TrainJob by unsuspending it.
-        spec["suspend"] = json!(true);
-    }
-    json!({"apiVersion": API_VERSION, "kind": "TrainJob", "metadata": workload_metadata(job), "spec": spec})
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Backend, Framework, Main};
+    use crate::model::{Backend, Framework, Main, RuntimeKind};
 
     fn job() -> TrainingJob {
         let mut j = TrainingJob::new("tj", Framework::PyTorch);
-        j.backend = Backend::TrainJob;
+        j.backend = Backend::TrainJob.into();
         j.world_size = 3;
         j
+    }
+
+    fn render(j: &TrainingJob) -> Value {
+        super::render(j, &TrainerRuntime::default())
     }
 
     #[test]
@@ -156,10 +168,11 @@ mod tests {
 
     #[test]
     fn runtime_choice_and_kind() {
-        let mut j = job();
-        j.options.runtime.name = Some("my-torch".into());
-        j.options.runtime.kind = Some(RuntimeKind::Namespaced);
-        let tj = render(&j);
+        let rt = TrainerRuntime {
+            name: Some("my-torch".into()),
+            kind: Some(RuntimeKind::Namespaced),
+        };
+        let tj = super::render(&job(), &rt);
         assert_eq!(tj["spec"]["runtimeRef"]["name"], "my-torch");
         assert_eq!(tj["spec"]["runtimeRef"]["kind"], "TrainingRuntime");
     }
