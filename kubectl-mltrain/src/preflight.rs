@@ -27,6 +27,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use mltrain_shared::engine::FieldPath;
 use mltrain_shared::engine::workload::templates;
 use serde_json::Value;
+use thiserror::Error;
 
 use crate::cluster::Cluster;
 
@@ -75,6 +76,11 @@ pub enum Found {
     Unfit(String),
 }
 
+/// Preflight's refusal: what the cluster lacks, one line each with its fix.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("the cluster lacks what this job needs:\n{}\nnothing was created", .0.iter().map(|l| format!("- {l}")).collect::<Vec<_>>().join("\n"))]
+pub struct Lacking(pub Vec<String>);
+
 /// The outcome of one preflight.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -94,20 +100,17 @@ impl Report {
     }
 
     /// The refusal, one line per missing thing with its fix.
-    pub fn refusal(&self, namespace: &str) -> Option<String> {
+    pub fn refusal(&self, namespace: &str) -> Option<Lacking> {
         if self.missing.is_empty() && self.unfit.is_empty() {
             return None;
         }
-        let lines: Vec<String> = self
+        let lines = self
             .missing
             .iter()
-            .map(|n| format!("- {}", n.missing_message(namespace)))
-            .chain(self.unfit.iter().map(|u| format!("- {u}")))
+            .map(|n| n.missing_message(namespace))
+            .chain(self.unfit.iter().cloned())
             .collect();
-        Some(format!(
-            "error: the cluster lacks what this job needs:\n{}\nnothing was created",
-            lines.join("\n")
-        ))
+        Some(Lacking(lines))
     }
 
     /// Warnings for what could not be checked.
@@ -579,18 +582,19 @@ mod mock_api_trainjob_tests {
     async fn mock_api_trainjob_missing_runtime_and_wrong_framework_are_refused() {
         let (r, _) = report(&trainjob(Some("nope"), None)).await;
         assert_eq!(
-            r.refusal("ml").unwrap(),
-            "error: the cluster lacks what this job needs:\n- ClusterTrainingRuntime nope does not exist, so the TrainJob would never get pods: install the Kubeflow Trainer's runtimes (https://www.kubeflow.org/docs/components/trainer/operator-guides/installation/), or pass --runtime with one the cluster has (kubectl get clustertrainingruntimes)\nnothing was created"
+            r.refusal("ml").unwrap().to_string(),
+            "the cluster lacks what this job needs:\n- ClusterTrainingRuntime nope does not exist, so the TrainJob would never get pods: install the Kubeflow Trainer's runtimes (https://www.kubeflow.org/docs/components/trainer/operator-guides/installation/), or pass --runtime with one the cluster has (kubectl get clustertrainingruntimes)\nnothing was created"
         );
         let (r, _) = report(&trainjob(Some("deepspeed-distributed"), None)).await;
         assert_eq!(
-            r.refusal("ml").unwrap(),
-            "error: the cluster lacks what this job needs:\n- ClusterTrainingRuntime deepspeed-distributed is a runtime for deepspeed (trainer.kubeflow.org/framework=deepspeed), not torch: pass --runtime with a torch runtime (kubectl get clustertrainingruntimes -L trainer.kubeflow.org/framework)\nnothing was created"
+            r.refusal("ml").unwrap().to_string(),
+            "the cluster lacks what this job needs:\n- ClusterTrainingRuntime deepspeed-distributed is a runtime for deepspeed (trainer.kubeflow.org/framework=deepspeed), not torch: pass --runtime with a torch runtime (kubectl get clustertrainingruntimes -L trainer.kubeflow.org/framework)\nnothing was created"
         );
         let (r, _) = report(&trainjob(Some("my-torch"), None)).await;
         assert!(
             r.refusal("ml")
                 .unwrap()
+                .to_string()
                 .contains("ClusterTrainingRuntime my-torch does not exist"),
             "a namespaced runtime is not a cluster one"
         );

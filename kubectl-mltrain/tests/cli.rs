@@ -697,8 +697,9 @@ fn every_usage_error_names_the_flag_the_value_and_the_fix() {
             "error: --active-deadline \"soon\": each unit needs a whole number before it; write e.g. 12h or 2d",
         ),
         (
+            // PyTorch's --backend offers only its own backends, so clap refuses the rest.
             &["pytorch", "x", "--backend", "mpijob", "--dry-run=client"],
-            "error: --backend \"mpijob\": does not run pytorch; use job, jobset, pytorchjob, appwrapper or trainjob",
+            "error: invalid value 'mpijob' for '--backend <BACKEND>'",
         ),
         (
             &[
@@ -811,6 +812,53 @@ fn a_job_the_policy_refuses_stops_here_with_exit_1() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stdout.is_empty());
     snap("policy-refusal", &r);
+}
+
+/// `kubectl mltrain <framework> --help` offers that framework's flags and backends only (golden, at
+/// 100 columns).
+#[test]
+fn help_offers_only_the_frameworks_flags_and_backends() {
+    let help = |framework: &str| {
+        let out = Command::new(BIN)
+            .args([framework, "--help"])
+            .env("COLUMNS", "100")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (pytorch, deepspeed, mxnet) = (help("pytorch"), help("deepspeed"), help("mxnet"));
+    for flag in ["--servers", "--launcher", "--slots-per-node", "- mpijob"] {
+        assert!(!pytorch.contains(flag), "pytorch offers {flag}");
+    }
+    for flag in ["--servers", "--filename"] {
+        assert!(!deepspeed.contains(flag), "deepspeed offers {flag}");
+    }
+    for flag in [
+        "--launcher",
+        "--slots-per-node",
+        "--nproc-per-node",
+        "--filename",
+        "--runtime",
+        "--retry-limit",
+        "- jobset",
+        "- pytorchjob",
+        "- appwrapper",
+        "- trainjob",
+    ] {
+        assert!(!mxnet.contains(flag), "mxnet offers {flag}");
+    }
+    assert!(deepspeed.contains("- mpijob") && deepspeed.contains("--launcher <LAUNCHER>"));
+    assert!(mxnet.contains("--servers <N>") && mxnet.contains("[alias: --workers]"));
+    for (name, text) in [
+        ("help-pytorch", &pytorch),
+        ("help-deepspeed", &deepspeed),
+        ("help-mxnet", &mxnet),
+    ] {
+        insta::with_settings!({snapshot_path => "snapshots", prepend_module_to_snapshot => false}, {
+            insta::assert_snapshot!(name, text);
+        });
+    }
 }
 
 #[test]
@@ -1040,7 +1088,7 @@ fn trainjob_usage_errors_name_the_flag() {
         ),
         (
             &["mxnet", "--backend", "trainjob"],
-            "--backend \"trainjob\": does not run mxnet",
+            "invalid value 'trainjob' for '--backend <BACKEND>'\n  [possible values: job]",
         ),
         (
             &["deepspeed", "--backend", "trainjob"],

@@ -14,22 +14,17 @@ pub async fn fetch(
     ns: &str,
     name: &str,
 ) -> Result<(Value, Vec<Value>), CommandError> {
-    let failed = |e: crate::cluster::ClusterError| CommandError::Failed(format!("error: {e}"));
     let selector = format!("{}={name}", mltrain_shared::engine::facts::JOB_NAME_LABEL);
-    let objects = cluster
-        .workloads(Some(ns), &selector)
-        .await
-        .map_err(failed)?;
+    let objects = cluster.workloads(Some(ns), &selector).await?;
     let wrapped = objects.iter().any(jobs::is_wrapper);
     let top = objects
         .into_iter()
         .find(|o| jobs::is_top(o, wrapped))
-        .ok_or_else(|| {
-            CommandError::Failed(format!(
-                "error: no job {name:?} in namespace {ns}; see kubectl mltrain list"
-            ))
+        .ok_or_else(|| CommandError::NoJob {
+            name: name.into(),
+            namespace: ns.into(),
         })?;
-    let pods = cluster.pods(Some(ns), &selector).await.map_err(failed)?;
+    let pods = cluster.pods(Some(ns), &selector).await?;
     Ok((top, pods))
 }
 
@@ -120,9 +115,7 @@ pub fn render(top: &Value, pods: &[Value], events: &[(String, Vec<Value>)]) -> S
 }
 
 pub async fn run(a: &TargetArgs) -> Result<Exit, CommandError> {
-    let cluster = Cluster::connect(&a.conn)
-        .await
-        .map_err(|e| CommandError::Failed(format!("error: {e}")))?;
+    let cluster = Cluster::connect(&a.conn).await?;
     let ns = cluster.namespace.clone();
     let (top, pods) = fetch(&cluster, &ns, &a.name).await?;
     // Events explain what is not running: the workload itself (and a JobSet's child Jobs, where the
@@ -141,9 +134,9 @@ pub async fn run(a: &TargetArgs) -> Result<Exit, CommandError> {
         let evs = cluster.events(&ns, &n).await.unwrap_or_default();
         events.push((n, evs));
     }
-    crate::output::print(&render(&top, &pods, &events));
+    crate::output::print(&render(&top, &pods, &events))?;
     Ok(if jobs::phase(&top, &pods) == jobs::Phase::Failed {
-        Exit::Refused
+        Exit::JobFailed
     } else {
         Exit::Ok
     })

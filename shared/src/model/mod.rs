@@ -295,6 +295,7 @@ pub struct Toleration {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum AntiAffinity {
     Soft,
     Hard,
@@ -397,6 +398,7 @@ pub struct InitContainer {
 
 /// DeepSpeed's launch mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Launcher {
     /// `deepspeed --hostfile` over SSH.
     #[default]
@@ -430,11 +432,14 @@ pub struct FrameworkOptions {
 
 /// Which kind of Kubeflow Trainer runtime a TrainJob references.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum RuntimeKind {
     /// Cluster-scoped `ClusterTrainingRuntime` (the Trainer's defaults are these).
     #[default]
+    #[cfg_attr(feature = "clap", value(name = "ClusterTrainingRuntime"))]
     Cluster,
     /// Namespaced `TrainingRuntime`, in the TrainJob's namespace.
+    #[cfg_attr(feature = "clap", value(name = "TrainingRuntime"))]
     Namespaced,
 }
 
