@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use mltrain_shared::{Engine, Operation, Policy, Request, Review, UserInfo};
 use serde_json::Value;
 
 use crate::cli::PolicyCheckArgs;
-use crate::error::{CommandError, Exit, FileError, Problem};
+use crate::error::{CommandError, Exit, FileError, Problem, UsageError};
 use crate::output;
 
 /// A problem with a `-f` file.
@@ -68,19 +68,12 @@ pub fn run(a: &PolicyCheckArgs) -> Result<Exit, CommandError> {
         None => Policy::default(),
     };
     let engine = Engine::new(policy);
-    let mut labels = BTreeMap::new();
-    for kv in &a.namespace_label {
-        let (k, v) = crate::args::key_value("--namespace-label", kv)?;
-        labels.insert(k, v);
-    }
+    let labels = namespace_labels(&a.namespace_label)?;
     let user = a.user.as_ref().map(|u| UserInfo {
         username: u.clone(),
         groups: a.groups.clone(),
     });
-    let mut docs = Vec::new();
-    for f in &a.files {
-        docs.extend(documents(&read(f)?, f)?);
-    }
+    let docs = every_document(&a.files)?;
     let mut report = String::new();
     let mut admitted = Vec::new();
     let mut refused = 0;
@@ -147,6 +140,23 @@ pub fn run(a: &PolicyCheckArgs) -> Result<Exit, CommandError> {
         None => output::print(&report)?,
     }
     Ok(if refused > 0 { Exit::Refused } else { Exit::Ok })
+}
+
+/// `--namespace-label K=V`, repeated.
+fn namespace_labels(flags: &[String]) -> Result<BTreeMap<String, String>, UsageError> {
+    flags
+        .iter()
+        .map(|kv| crate::args::key_value("--namespace-label", kv))
+        .collect()
+}
+
+/// The documents of every `-f` file, in order.
+fn every_document(files: &[PathBuf]) -> Result<Vec<Value>, Problem> {
+    let mut docs = Vec::new();
+    for f in files {
+        docs.extend(documents(&read(f)?, f)?);
+    }
+    Ok(docs)
 }
 
 /// One object's part of the report: the verdict, the patch (with `--show-patch`), warnings and
