@@ -861,6 +861,57 @@ fn help_offers_only_the_frameworks_flags_and_backends() {
     }
 }
 
+/// A client dry-run previews offline when no kubeconfig exists (the notes say so), and says why when
+/// one exists but cannot be used; anything else without a cluster fails, with the prefix once.
+#[test]
+fn connection_problems_are_reported() {
+    let dir = mltrain_tests::scratch_dir("cli-kubeconfig");
+    let config = dir.join("config");
+    std::fs::write(
+        &config,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n\
+         contexts: [{name: a, context: {cluster: c, user: u}}]\ncurrent-context: a\n\
+         users: [{name: u, user: {token: x}}]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "pytorch",
+            "x",
+            "--context",
+            "nope",
+            "--dry-run=client",
+            "-o",
+            "name",
+        ])
+        .env("KUBECONFIG", &config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("note: previewing without the cluster: no cluster configured: failed to load current context: nope\n"),
+        "{err}"
+    );
+    let r = run(&["pytorch", "x", "--dry-run=client", "-o", "name"]);
+    assert!(
+        !r.stderr.contains("previewing without the cluster"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["pytorch", "x"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with("error: no cluster configured: ")
+            && r.stderr.ends_with(
+                "; set up kubectl (kubectl config current-context) or use --dry-run=client\n"
+            )
+            && r.stderr.matches("error: ").count() == 1,
+        "{}",
+        r.stderr
+    );
+}
+
 #[test]
 fn help_reads_kubectl_mltrain() {
     let r = run(&["pytorch", "--help"]);

@@ -12,6 +12,20 @@ use mltrain_shared::model::{Backend, Launcher, RuntimeKind};
 use super::appwrapper::AppWrapperArgs;
 use super::create::{BACKEND, JobArgs, SIZE, SubmitArgs};
 
+/// Also the top-level help's examples: PyTorch is where most users start.
+pub const PYTORCH_EXAMPLES: &str = "Examples:
+  # Check a cluster's GPU networking: 4 pods x 8 GPUs run the built-in all-reduce smoke test
+  kubectl mltrain pytorch --world-size 4 --gpus 8
+
+  # Train: torchrun launches train.py on every rank
+  kubectl mltrain pytorch llama-ft --world-size 4 --gpus 8 --image ghcr.io/acme/train:1.2 -- train.py --epochs 3
+
+  # Preview exactly what the cluster will run (after its admission policy)
+  kubectl mltrain pytorch --world-size 4 --dry-run=client -o yaml
+
+  # An MLBatch pytorchjob-generator settings file, as an AppWrapper
+  kubectl mltrain pytorch -f settings.yaml";
+
 pub const DEEPSPEED_EXAMPLES: &str = "Examples:
   # 4 SSH workers x 8 GPUs; the launcher runs deepspeed with the generated hostfile
   kubectl mltrain deepspeed bert --workers 4 --gpus 8 --image ghcr.io/acme/ds:1.0 -- train.py --deepspeed_config ds.json

@@ -18,26 +18,13 @@ pub use self::appwrapper::AppWrapperArgs;
 pub use self::create::{JobArgs, KubectlArgs, SubmitArgs};
 pub use self::frameworks::{DeepspeedArgs, MxnetArgs, PytorchArgs};
 
-const EXAMPLES: &str = "Examples:
-  # Check a cluster's GPU networking: 4 pods x 8 GPUs run the built-in all-reduce smoke test
-  kubectl mltrain pytorch --world-size 4 --gpus 8
-
-  # Train: torchrun launches train.py on every rank
-  kubectl mltrain pytorch llama-ft --world-size 4 --gpus 8 --image ghcr.io/acme/train:1.2 -- train.py --epochs 3
-
-  # Preview exactly what the cluster will run (after its admission policy)
-  kubectl mltrain pytorch --world-size 4 --dry-run=client -o yaml
-
-  # An MLBatch pytorchjob-generator settings file, as an AppWrapper
-  kubectl mltrain pytorch -f settings.yaml";
-
 /// Distributed training jobs on Kubernetes, from flags.
 #[derive(Debug, Parser)]
 #[command(
     name = "kubectl mltrain",
     bin_name = "kubectl mltrain",
     version,
-    after_help = EXAMPLES,
+    after_help = frameworks::PYTORCH_EXAMPLES,
     propagate_version = true
 )]
 pub struct Cli {
@@ -48,7 +35,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a distributed PyTorch job (torchrun).
-    #[command(after_help = EXAMPLES)]
+    #[command(after_help = frameworks::PYTORCH_EXAMPLES)]
     Pytorch(Box<PytorchArgs>),
     /// Create a distributed DeepSpeed job: SSH workers and a launcher, or torchrun, or an MPIJob.
     #[command(after_help = frameworks::DEEPSPEED_EXAMPLES)]
