@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Client, Config};
 use mltrain_shared::kinds::{self, Resource};
@@ -21,21 +21,78 @@ pub const POLICY_NAMESPACE: &str = "mltrain-system";
 pub const POLICY_CONFIGMAP: &str = "mltrain-policy";
 pub const POLICY_KEY: &str = "policy.yaml";
 
+/// What went wrong talking to the cluster; each keeps kube's error as its source.
 #[derive(Debug, Error)]
 pub enum ClusterError {
+    /// No kubeconfig, or one that names no usable cluster.
     #[error("no cluster configured: {0}")]
-    NoConfig(String),
+    NoConfig(#[source] KubeconfigError),
+    /// A kubeconfig that does not make a client.
+    #[error("no cluster configured: {0}")]
+    Client(#[source] kube::Error),
     #[error("cannot reach the cluster: {0}")]
-    Unreachable(String),
+    Unreachable(#[source] kube::Error),
+    /// A request the API server answered with an error.
     #[error("{0}")]
-    Api(String),
+    Api(#[source] kube::Error),
+    #[error("logs of pod {pod}: {source}")]
+    Logs {
+        pod: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// A followed log stream broke.
+    #[error("logs of pod {pod}: {source}")]
+    LogStream {
+        pod: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("deleting {kind} {name}: {source}")]
+    Delete {
+        kind: &'static str,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// An object of a kind the plugin has no REST resource for.
+    #[error("unknown kind {0}")]
+    UnknownKind(Value),
     /// The API server (or a webhook) refused an object; applied objects were rolled back.
-    #[error("{object}: {message}{rollback}")]
+    #[error("{object}: {}{rollback}", server_words(source))]
     Refused {
         object: String,
-        message: String,
+        #[source]
+        source: kube::Error,
         rollback: String,
     },
+}
+
+impl ClusterError {
+    /// The cluster said no to an object (as opposed to not being reachable or readable).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, ClusterError::Refused { .. })
+    }
+
+    /// No kubeconfig at all: kubectl's own "no configuration" case, in which a client dry-run
+    /// previews offline as designed. Any other connection error is worth telling the user.
+    pub fn is_unconfigured(&self) -> bool {
+        match self {
+            ClusterError::NoConfig(KubeconfigError::FindPath) => true,
+            ClusterError::NoConfig(KubeconfigError::ReadConfig(e, _)) => {
+                e.kind() == std::io::ErrorKind::NotFound
+            }
+            _ => false,
+        }
+    }
+}
+
+/// What the API server said, without kube's wrapping: its Status message when it sent one.
+fn server_words(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// A connected client and the namespace jobs go to.
@@ -52,13 +109,12 @@ pub async fn config(k: &ConnArgs) -> Result<Config, ClusterError> {
     };
     let mut config = match &k.kubeconfig {
         Some(path) => {
-            let kc =
-                Kubeconfig::read_from(path).map_err(|e| ClusterError::NoConfig(e.to_string()))?;
+            let kc = Kubeconfig::read_from(path).map_err(ClusterError::NoConfig)?;
             Config::from_custom_kubeconfig(kc, &options).await
         }
         None => Config::from_kubeconfig(&options).await,
     }
-    .map_err(|e| ClusterError::NoConfig(e.to_string()))?;
+    .map_err(ClusterError::NoConfig)?;
     config.connect_timeout = Some(Duration::from_secs(5));
     config.read_timeout = Some(Duration::from_secs(30));
     if let Some(ns) = &k.namespace {
@@ -71,7 +127,7 @@ impl Cluster {
     pub async fn connect(k: &ConnArgs) -> Result<Cluster, ClusterError> {
         let config = config(k).await?;
         let namespace = config.default_namespace.clone();
-        let client = Client::try_from(config).map_err(|e| ClusterError::NoConfig(e.to_string()))?;
+        let client = Client::try_from(config).map_err(ClusterError::Client)?;
         Ok(Cluster { client, namespace })
     }
 
@@ -81,7 +137,7 @@ impl Cluster {
             .client
             .list_api_groups()
             .await
-            .map_err(|e| ClusterError::Unreachable(e.to_string()))?;
+            .map_err(ClusterError::Unreachable)?;
         Ok(groups
             .groups
             .iter()
@@ -96,7 +152,7 @@ impl Cluster {
             Ok(Some(cm)) => Ok(cm.data.and_then(|d| d.get(POLICY_KEY).cloned())),
             Ok(None) => Ok(None),
             Err(kube::Error::Api(s)) if s.code == 403 => Ok(None),
-            Err(e) => Err(ClusterError::Unreachable(e.to_string())),
+            Err(e) => Err(ClusterError::Unreachable(e)),
         }
     }
 
@@ -171,13 +227,9 @@ impl Cluster {
                     } else {
                         self.roll_back(&done).await
                     };
-                    let message = match e {
-                        kube::Error::Api(s) => s.message,
-                        other => other.to_string(),
-                    };
                     return Err(ClusterError::Refused {
                         object: label,
-                        message,
+                        source: e,
                         rollback,
                     });
                 }
@@ -209,8 +261,7 @@ impl Cluster {
     }
 
     fn api_for(&self, obj: &Value) -> Result<Api<DynamicObject>, ClusterError> {
-        let ar = api_resource(obj)
-            .ok_or_else(|| ClusterError::Api(format!("unknown kind {}", obj["kind"])))?;
+        let ar = api_resource(obj).ok_or_else(|| ClusterError::UnknownKind(obj["kind"].clone()))?;
         let ns = obj["metadata"]["namespace"]
             .as_str()
             .unwrap_or(&self.namespace);
@@ -255,7 +306,7 @@ impl Cluster {
                     }
                 }
                 Err(e) if absent(&e) => {}
-                Err(e) => return Err(ClusterError::Api(e.to_string())),
+                Err(e) => return Err(ClusterError::Api(e)),
             }
         }
         Ok(out)
@@ -270,7 +321,7 @@ impl Cluster {
         let list = api
             .list(&ListParams::default().labels(selector))
             .await
-            .map_err(|e| ClusterError::Api(e.to_string()))?;
+            .map_err(ClusterError::Api)?;
         Ok(list
             .items
             .into_iter()
@@ -284,7 +335,7 @@ impl Cluster {
         let list = api
             .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
             .await
-            .map_err(|e| ClusterError::Api(e.to_string()))?;
+            .map_err(ClusterError::Api)?;
         let mut events: Vec<Value> = list
             .items
             .into_iter()
@@ -317,7 +368,10 @@ impl Cluster {
         };
         api.logs(pod, &params)
             .await
-            .map_err(|e| ClusterError::Api(format!("logs of pod {pod}: {e}")))
+            .map_err(|source| ClusterError::Logs {
+                pod: pod.to_string(),
+                source,
+            })
     }
 
     /// Stream a pod's logs line by line into `tx`, each line prefixed.
@@ -339,12 +393,18 @@ impl Cluster {
         let stream = api
             .log_stream(pod, &params)
             .await
-            .map_err(|e| ClusterError::Api(format!("logs of pod {pod}: {e}")))?;
+            .map_err(|source| ClusterError::Logs {
+                pod: pod.to_string(),
+                source,
+            })?;
         let mut lines = stream.lines();
         while let Some(line) = lines
             .try_next()
             .await
-            .map_err(|e| ClusterError::Api(e.to_string()))?
+            .map_err(|source| ClusterError::LogStream {
+                pod: pod.to_string(),
+                source,
+            })?
         {
             if tx.send(format!("[{prefix}] {line}")).await.is_err() {
                 break;
@@ -363,7 +423,7 @@ impl Cluster {
             let list = match api.list(&ListParams::default().labels(&selector)).await {
                 Ok(l) => l,
                 Err(e) if absent(&e) => continue,
-                Err(e) => return Err(ClusterError::Api(e.to_string())),
+                Err(e) => return Err(ClusterError::Api(e)),
             };
             for item in list.items {
                 let Some(obj_name) = item.metadata.name.clone() else {
@@ -372,11 +432,12 @@ impl Cluster {
                 match api.delete(&obj_name, &DeleteParams::background()).await {
                     Ok(_) => {}
                     Err(e) if matches!(&e, kube::Error::Api(s) if s.code == 404) => continue,
-                    Err(e) => {
-                        return Err(ClusterError::Api(format!(
-                            "deleting {} {obj_name}: {e}",
-                            k.kind
-                        )));
+                    Err(source) => {
+                        return Err(ClusterError::Delete {
+                            kind: k.kind,
+                            name: obj_name,
+                            source,
+                        });
                     }
                 }
                 let group = if k.group.is_empty() {

@@ -7,6 +7,7 @@ use std::io::Write;
 use serde_json::{Value, json};
 
 use crate::cli::OutputFormat;
+use crate::error::CommandError;
 
 /// `kind.group/name`, as `kubectl -o name` prints it.
 pub fn name_of(obj: &Value) -> String {
@@ -45,13 +46,12 @@ pub fn format(objects: &[Value], fmt: OutputFormat) -> String {
     }
 }
 
-/// Write to stdout; a closed pipe is not an error worth reporting.
-pub fn print(text: &str) {
+/// Write to stdout; a closed pipe (`... | head`) is not an error worth reporting.
+pub fn print(text: &str) -> Result<(), CommandError> {
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush())
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        eprintln!("error: cannot write output: {e}");
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CommandError::Output(e)),
+        _ => Ok(()),
     }
 }
 

@@ -27,6 +27,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use mltrain_shared::engine::FieldPath;
 use mltrain_shared::engine::workload::templates;
 use serde_json::Value;
+use thiserror::Error;
 
 use crate::cluster::Cluster;
 
@@ -75,6 +76,11 @@ pub enum Found {
     Unfit(String),
 }
 
+/// Preflight's refusal: what the cluster lacks, one line each with its fix.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("the cluster lacks what this job needs:\n{}\nnothing was created", .0.iter().map(|l| format!("- {l}")).collect::<Vec<_>>().join("\n"))]
+pub struct Lacking(pub Vec<String>);
+
 /// The outcome of one preflight.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -94,20 +100,17 @@ impl Report {
     }
 
     /// The refusal, one line per missing thing with its fix.
-    pub fn refusal(&self, namespace: &str) -> Option<String> {
+    pub fn refusal(&self, namespace: &str) -> Option<Lacking> {
         if self.missing.is_empty() && self.unfit.is_empty() {
             return None;
         }
-        let lines: Vec<String> = self
+        let lines = self
             .missing
             .iter()
-            .map(|n| format!("- {}", n.missing_message(namespace)))
-            .chain(self.unfit.iter().map(|u| format!("- {u}")))
+            .map(|n| n.missing_message(namespace))
+            .chain(self.unfit.iter().cloned())
             .collect();
-        Some(format!(
-            "error: the cluster lacks what this job needs:\n{}\nnothing was created",
-            lines.join("\n")
-        ))
+        Some(Lacking(lines))
     }
 
     /// Warnings for what could not be checked.
@@ -416,6 +419,9 @@ fn classify<T>(r: Result<T, kube::Error>) -> Found {
 /// Ask the cluster about one need.
 async fn check_one(c: &Cluster, ns: &str, need: &Need) -> Found {
     let client = c.client.clone();
+    let namespaced = |group_version, kind, plural| -> Api<DynamicObject> {
+        Api::namespaced_with(client.clone(), ns, &resource(group_version, kind, plural))
+    };
     match need {
         Need::Api {
             group_version,
@@ -427,45 +433,22 @@ async fn check_one(c: &Cluster, ns: &str, need: &Need) -> Found {
             Err(e) => classify::<()>(Err(e)),
         },
         Need::PriorityClass(name) => {
-            let api: Api<DynamicObject> = Api::all_with(
-                client,
-                &resource("scheduling.k8s.io/v1", "PriorityClass", "priorityclasses"),
-            );
-            classify(api.get_metadata(name).await)
+            let class = resource("scheduling.k8s.io/v1", "PriorityClass", "priorityclasses");
+            exists(Api::all_with(client.clone(), &class), name).await
         }
         Need::LocalQueue(name) => {
-            let api: Api<DynamicObject> = Api::namespaced_with(
-                client,
-                ns,
-                &resource(KUEUE_VERSION, "LocalQueue", "localqueues"),
-            );
-            classify(api.get_metadata(name).await)
+            exists(namespaced(KUEUE_VERSION, "LocalQueue", "localqueues"), name).await
         }
-        Need::Secret { name, .. } => {
-            let api: Api<DynamicObject> =
-                Api::namespaced_with(client, ns, &resource("v1", "Secret", "secrets"));
-            classify(api.get_metadata(name).await)
-        }
+        Need::Secret { name, .. } => exists(namespaced("v1", "Secret", "secrets"), name).await,
         Need::ConfigMap { name, .. } => {
-            let api: Api<DynamicObject> =
-                Api::namespaced_with(client, ns, &resource("v1", "ConfigMap", "configmaps"));
-            classify(api.get_metadata(name).await)
+            exists(namespaced("v1", "ConfigMap", "configmaps"), name).await
         }
         Need::Claim(name) => {
-            let api: Api<DynamicObject> = Api::namespaced_with(
-                client,
-                ns,
-                &resource("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
-            );
-            classify(api.get_metadata(name).await)
+            let claims = namespaced("v1", "PersistentVolumeClaim", "persistentvolumeclaims");
+            exists(claims, name).await
         }
         Need::ServiceAccount(name) => {
-            let api: Api<DynamicObject> = Api::namespaced_with(
-                client,
-                ns,
-                &resource("v1", "ServiceAccount", "serviceaccounts"),
-            );
-            classify(api.get_metadata(name).await)
+            exists(namespaced("v1", "ServiceAccount", "serviceaccounts"), name).await
         }
         Need::Runtime {
             kind,
@@ -473,30 +456,41 @@ async fn check_one(c: &Cluster, ns: &str, need: &Need) -> Found {
             framework,
         } => {
             let gv = mltrain_shared::render::trainjob::API_VERSION;
-            let api: Api<DynamicObject> = if kind == "TrainingRuntime" {
-                Api::namespaced_with(client, ns, &resource(gv, kind, "trainingruntimes"))
+            let api = if kind == "TrainingRuntime" {
+                namespaced(gv, kind, "trainingruntimes")
             } else {
-                Api::all_with(client, &resource(gv, kind, "clustertrainingruntimes"))
+                Api::all_with(
+                    client.clone(),
+                    &resource(gv, kind, "clustertrainingruntimes"),
+                )
             };
-            match api.get_metadata(name).await {
-                Ok(m) => {
-                    let label = m
-                        .metadata
-                        .labels
-                        .as_ref()
-                        .and_then(|l| l.get(mltrain_shared::render::trainjob::FRAMEWORK_LABEL));
-                    match label {
-                        Some(got) if got != framework => Found::Unfit(format!(
-                            "{kind} {name} is a runtime for {got} ({}={got}), not {framework}: pass --runtime with a {framework} runtime (kubectl get clustertrainingruntimes -L {})",
-                            mltrain_shared::render::trainjob::FRAMEWORK_LABEL,
-                            mltrain_shared::render::trainjob::FRAMEWORK_LABEL
-                        )),
-                        _ => Found::Present,
-                    }
-                }
-                Err(e) => classify::<()>(Err(e)),
-            }
+            runtime_fits(api, kind, name, framework).await
         }
+    }
+}
+
+/// Whether one object exists.
+async fn exists(api: Api<DynamicObject>, name: &str) -> Found {
+    classify(api.get_metadata(name).await)
+}
+
+/// Whether a Trainer runtime exists and is for `framework` (its framework label, as the Trainer's
+/// runtimes carry it).
+async fn runtime_fits(api: Api<DynamicObject>, kind: &str, name: &str, framework: &str) -> Found {
+    use mltrain_shared::render::trainjob::FRAMEWORK_LABEL;
+    match api.get_metadata(name).await {
+        Ok(m) => match m
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(FRAMEWORK_LABEL))
+        {
+            Some(got) if got != framework => Found::Unfit(format!(
+                "{kind} {name} is a runtime for {got} ({FRAMEWORK_LABEL}={got}), not {framework}: pass --runtime with a {framework} runtime (kubectl get clustertrainingruntimes -L {FRAMEWORK_LABEL})"
+            )),
+            _ => Found::Present,
+        },
+        Err(e) => classify::<()>(Err(e)),
     }
 }
 
@@ -582,18 +576,19 @@ mod mock_api_trainjob_tests {
     async fn mock_api_trainjob_missing_runtime_and_wrong_framework_are_refused() {
         let (r, _) = report(&trainjob(Some("nope"), None)).await;
         assert_eq!(
-            r.refusal("ml").unwrap(),
-            "error: the cluster lacks what this job needs:\n- ClusterTrainingRuntime nope does not exist, so the TrainJob would never get pods: install the Kubeflow Trainer's runtimes (https://www.kubeflow.org/docs/components/trainer/operator-guides/installation/), or pass --runtime with one the cluster has (kubectl get clustertrainingruntimes)\nnothing was created"
+            r.refusal("ml").unwrap().to_string(),
+            "the cluster lacks what this job needs:\n- ClusterTrainingRuntime nope does not exist, so the TrainJob would never get pods: install the Kubeflow Trainer's runtimes (https://www.kubeflow.org/docs/components/trainer/operator-guides/installation/), or pass --runtime with one the cluster has (kubectl get clustertrainingruntimes)\nnothing was created"
         );
         let (r, _) = report(&trainjob(Some("deepspeed-distributed"), None)).await;
         assert_eq!(
-            r.refusal("ml").unwrap(),
-            "error: the cluster lacks what this job needs:\n- ClusterTrainingRuntime deepspeed-distributed is a runtime for deepspeed (trainer.kubeflow.org/framework=deepspeed), not torch: pass --runtime with a torch runtime (kubectl get clustertrainingruntimes -L trainer.kubeflow.org/framework)\nnothing was created"
+            r.refusal("ml").unwrap().to_string(),
+            "the cluster lacks what this job needs:\n- ClusterTrainingRuntime deepspeed-distributed is a runtime for deepspeed (trainer.kubeflow.org/framework=deepspeed), not torch: pass --runtime with a torch runtime (kubectl get clustertrainingruntimes -L trainer.kubeflow.org/framework)\nnothing was created"
         );
         let (r, _) = report(&trainjob(Some("my-torch"), None)).await;
         assert!(
             r.refusal("ml")
                 .unwrap()
+                .to_string()
                 .contains("ClusterTrainingRuntime my-torch does not exist"),
             "a namespaced runtime is not a cluster one"
         );

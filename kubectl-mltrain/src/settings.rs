@@ -5,13 +5,15 @@
 use std::path::Path;
 
 use mltrain_shared::model::{
-    APPWRAPPER_ANNOTATIONS, EnvFrom, EnvValue, EnvVar, Framework, InitContainer, Main, Scratch,
-    SshClone, TrainingJob, VolumeMount,
+    EnvFrom, EnvValue, EnvVar, Framework, InitContainer, Main, ModelError, Scratch, SshClone,
+    TrainingJob, VolumeMount,
 };
 use serde::Deserialize;
 use serde_json::Value;
+use thiserror::Error;
 
-use crate::error::CommandError;
+use crate::cli::appwrapper::GRACE_SETTINGS;
+use crate::error::Problem;
 
 /// A scalar that may be written as a number or a string (`numCpusPerPod: 8` or `"500m"`).
 #[derive(Debug, Clone, Deserialize)]
@@ -155,13 +157,57 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
     Ok(Some(Option::deserialize(d)?))
 }
 
-/// An error about the settings file, naming it as the user wrote it: `settings.yaml: jobName: ...`.
-fn bad(path: &Path, message: String) -> CommandError {
-    CommandError::Usage(vec![format!("{}: {message}", path.display())])
+impl Settings {
+    /// The value of an AppWrapper setting, by the key [`GRACE_SETTINGS`] names.
+    fn appwrapper(&self, key: &str) -> Option<&Scalar> {
+        match key {
+            "admissionGracePeriodDuration" => self.admission_grace_period_duration.as_ref(),
+            "warmupGracePeriodDuration" => self.warmup_grace_period_duration.as_ref(),
+            "failureGracePeriodDuration" => self.failure_grace_period_duration.as_ref(),
+            "retryPausePeriodDuration" => self.retry_pause_period_duration.as_ref(),
+            "retryLimit" => self.retry_limit.as_ref(),
+            "forcefulDeletionGracePeriodDuration" => {
+                self.forceful_deletion_grace_period_duration.as_ref()
+            }
+            "deletionOnFailureGracePeriodDuration" => {
+                self.deletion_on_failure_grace_period_duration.as_ref()
+            }
+            "successTTLDuration" => self.success_ttl_duration.as_ref(),
+            _ => None,
+        }
+    }
 }
 
-/// The settings key a job field (as [`mltrain_shared::model::ModelError`] names it, by its flag)
-/// comes from, so a problem in the file is reported under the key the user wrote.
+/// What is wrong with a settings file; shown after the file's path.
+#[derive(Debug, Error)]
+pub enum SettingsError {
+    #[error("cannot read it: {0}")]
+    Read(#[source] std::io::Error),
+    #[error("{0}; the keys are those of the MLBatch pytorchjob-generator's settings.yaml")]
+    Parse(#[source] yaml_serde::Error),
+    #[error("{key} is required: {what}")]
+    Required {
+        key: &'static str,
+        what: &'static str,
+    },
+    #[error("environmentVariables {name}: give exactly one of value, secret or configmap")]
+    EnvValue { name: String },
+    #[error("envFrom[{index}]: expected {{configMapRef: {{name}}}} or {{secretRef: {{name}}}}")]
+    EnvFrom { index: usize },
+    /// The job the file describes is invalid, named by the file's key when the job field has one.
+    #[error("{}", located(.0))]
+    Invalid(ModelError),
+}
+
+fn located(e: &ModelError) -> String {
+    match key_for(e.field) {
+        Some(key) => format!("{key}: {:?}: {}", e.value, e.message),
+        None => e.to_string(),
+    }
+}
+
+/// The settings key a job field (as [`ModelError`] names it, by its flag) comes from, so a problem
+/// in the file is reported under the key the user wrote.
 pub fn key_for(field: &str) -> Option<&'static str> {
     Some(match field {
         "NAME" => "jobName",
@@ -199,97 +245,119 @@ pub fn key_for(field: &str) -> Option<&'static str> {
     })
 }
 
-/// A model error found in the settings file alone (flags did not cause it), as the user wrote it.
-pub fn describe(path: &Path, e: &mltrain_shared::model::ModelError) -> String {
-    match key_for(e.field) {
-        Some(key) => format!("{}: {key}: {:?}: {}", path.display(), e.value, e.message),
-        None => format!("{}: {e}", path.display()),
-    }
-}
-
 /// Read a settings file into a job (flags are applied on top by the caller).
-pub fn load(path: &Path, framework: Framework) -> Result<TrainingJob, CommandError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| bad(path, format!("cannot read it: {e}")))?;
-    parse(&text, framework).map_err(|m| bad(path, m))
+pub fn load(path: &Path, framework: Framework) -> Result<TrainingJob, Problem> {
+    let bad = |source| Problem::Settings {
+        path: path.to_path_buf(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(SettingsError::Read(e)))?;
+    parse(&text, framework).map_err(bad)
 }
 
 /// A settings document into a job.
-pub fn parse(text: &str, framework: Framework) -> Result<TrainingJob, String> {
+pub fn parse(text: &str, framework: Framework) -> Result<TrainingJob, SettingsError> {
     let s: Settings = if text.trim().is_empty() {
         Settings::default()
     } else {
         yaml_serde::from_str::<Option<Settings>>(text)
-            .map_err(|e| {
-                format!(
-                    "{e}; the keys are those of the MLBatch pytorchjob-generator's settings.yaml"
-                )
-            })?
+            .map_err(SettingsError::Parse)?
             .unwrap_or_default()
     };
-    to_job(s, framework)
+    to_job(&s, framework)
 }
 
-fn to_job(s: Settings, framework: Framework) -> Result<TrainingJob, String> {
-    let name = s
-        .job_name
-        .ok_or("jobName is required: the name of the AppWrapper and the PyTorchJob")?;
+/// The job the MLBatch generator makes of these settings, key group by key group.
+fn to_job(s: &Settings, framework: Framework) -> Result<TrainingJob, SettingsError> {
+    let name = s.job_name.clone().ok_or(SettingsError::Required {
+        key: "jobName",
+        what: "the name of the AppWrapper and the PyTorchJob",
+    })?;
     let mut j = TrainingJob::new(name, framework);
-    j.namespace = s.namespace;
-    j.scheduling.queue = match s.queue_name {
+    metadata(s, &mut j);
+    j.image.name = s.container_image.clone().ok_or(SettingsError::Required {
+        key: "containerImage",
+        what: "the image every pod runs",
+    })?;
+    j.image.pull_secrets = s
+        .image_pull_secrets
+        .iter()
+        .flatten()
+        .map(|n| n.name.clone())
+        .collect();
+    j.image.pull_policy = Some(
+        s.image_pull_policy
+            .clone()
+            .unwrap_or_else(|| "IfNotPresent".into()),
+    );
+    resources(s, &mut j);
+    environment(s, &mut j)?;
+    program(s, &mut j);
+    storage(s, &mut j);
+    networking(s, &mut j);
+    scheduling(s, &mut j);
+    fault_tolerance(s, &mut j);
+    Ok(j)
+}
+
+/// Namespace, queue, priority and labels.
+fn metadata(s: &Settings, j: &mut TrainingJob) {
+    j.namespace.clone_from(&s.namespace);
+    j.scheduling.queue = match &s.queue_name {
         None => Some("default-queue".into()),
-        Some(q) => q,
+        Some(q) => q.clone(),
     };
     // The chart writes `default-priority` when the key is absent. We leave the class to the cluster's
     // policy instead: an MLBatch cluster's policy (deploy/components/mlbatch-priorities) sets
     // default-priority, and on a cluster without that class an invented one would make the API
     // server refuse every pod. `priority: default-priority` in the file still asks for it.
-    j.scheduling.priority = s.priority;
-    for l in s.custom_labels.unwrap_or_default() {
-        j.scheduling.labels.push((l.key, l.value.text()));
+    j.scheduling.priority.clone_from(&s.priority);
+    for l in s.custom_labels.iter().flatten() {
+        j.scheduling.labels.push((l.key.clone(), l.value.text()));
     }
-    j.image.name = s
-        .container_image
-        .ok_or("containerImage is required: the image every pod runs")?;
-    j.image.pull_secrets = s
-        .image_pull_secrets
-        .unwrap_or_default()
-        .into_iter()
-        .map(|n| n.name)
-        .collect();
-    j.image.pull_policy = Some(s.image_pull_policy.unwrap_or_else(|| "IfNotPresent".into()));
+}
+
+/// Pods, and each pod's requests and limits (the chart's defaults: 1 CPU, 1Gi).
+fn resources(s: &Settings, j: &mut TrainingJob) {
     j.world_size = s.num_pods.unwrap_or(1);
     let r = &mut j.resources;
-    r.cpus = Some(s.num_cpus_per_pod.map_or("1".into(), |c| c.text()));
+    r.cpus = Some(s.num_cpus_per_pod.as_ref().map_or("1".into(), Scalar::text));
     r.gpus = s.num_gpus_per_pod.unwrap_or(0);
-    r.memory = Some(s.total_memory_per_pod.map_or("1Gi".into(), |m| m.text()));
-    r.cpu_limit = s.limit_cpus_per_pod.map(|c| c.text());
+    r.memory = Some(
+        s.total_memory_per_pod
+            .as_ref()
+            .map_or("1Gi".into(), Scalar::text),
+    );
+    r.cpu_limit = s.limit_cpus_per_pod.as_ref().map(Scalar::text);
     r.gpu_limit = s.limit_gpus_per_pod;
-    r.memory_limit = s.limit_memory_per_pod.map(|m| m.text());
-    for e in s.environment_variables.unwrap_or_default() {
-        let value = match (e.value, e.secret, e.configmap) {
+    r.memory_limit = s.limit_memory_per_pod.as_ref().map(Scalar::text);
+}
+
+/// `environmentVariables` and `envFrom`.
+fn environment(s: &Settings, j: &mut TrainingJob) -> Result<(), SettingsError> {
+    for e in s.environment_variables.iter().flatten() {
+        let value = match (&e.value, &e.secret, &e.configmap) {
             (Some(v), None, None) => EnvValue::Literal(v.text()),
             (None, Some(o), None) => EnvValue::Secret {
-                name: o.name,
-                key: o.key,
+                name: o.name.clone(),
+                key: o.key.clone(),
             },
             (None, None, Some(o)) => EnvValue::ConfigMap {
-                name: o.name,
-                key: o.key,
+                name: o.name.clone(),
+                key: o.key.clone(),
             },
             _ => {
-                return Err(format!(
-                    "environmentVariables {}: give exactly one of value, secret or configmap",
-                    e.name
-                ));
+                return Err(SettingsError::EnvValue {
+                    name: e.name.clone(),
+                });
             }
         };
         j.env.push(EnvVar {
-            name: e.name,
+            name: e.name.clone(),
             value,
         });
     }
-    for (i, f) in s.env_from.unwrap_or_default().into_iter().enumerate() {
+    for (index, f) in s.env_from.iter().flatten().enumerate() {
         let name = |k: &str| {
             f.get(k)
                 .and_then(|r| r.get("name"))
@@ -299,102 +367,152 @@ fn to_job(s: Settings, framework: Framework) -> Result<TrainingJob, String> {
         match (name("configMapRef"), name("secretRef")) {
             (Some(n), None) => j.env_from.push(EnvFrom::ConfigMap(n)),
             (None, Some(n)) => j.env_from.push(EnvFrom::Secret(n)),
-            _ => {
-                return Err(format!(
-                    "envFrom[{i}]: expected {{configMapRef: {{name}}}} or {{secretRef: {{name}}}}"
-                ));
-            }
+            _ => return Err(SettingsError::EnvFrom { index }),
         }
     }
-    if let Some(c) = s.ssh_git_clone_config {
+    Ok(())
+}
+
+/// The code clone, setup commands, main program and extra init containers.
+fn program(s: &Settings, j: &mut TrainingJob) {
+    if let Some(c) = &s.ssh_git_clone_config {
         let keys = c
             .secret_mount_path
+            .clone()
             .unwrap_or_else(|| "/tmp/.ssh/keys".into());
         let hosts = c
             .config_map_mount_path
+            .clone()
             .unwrap_or_else(|| "/tmp/.ssh/hosts".into());
-        let cmd = c.ssh_cmd.unwrap_or_else(|| {
+        let cmd = c.ssh_cmd.clone().unwrap_or_else(|| {
             format!("ssh -i {keys}/id_rsa -o UserKnownHostsFile={hosts}/known_hosts -vv")
         });
         j.code.ssh_clone = Some(SshClone {
-            secret: c.secret_name,
-            config_map: c.config_map_name,
+            secret: c.secret_name.clone(),
+            config_map: c.config_map_name.clone(),
             secret_mount_path: keys,
             config_map_mount_path: hosts,
             ssh_command: cmd,
         });
     }
-    j.program.setup = s.setup_commands.unwrap_or_default();
-    j.program.main = match s.main_program {
-        Some(p) => Main::Shell(p),
+    j.program.setup = s.setup_commands.clone().unwrap_or_default();
+    j.program.main = match &s.main_program {
+        Some(p) => Main::Shell(p.clone()),
         None => Main::Nothing,
     };
-    for v in s.volumes.unwrap_or_default() {
+    for ic in s.init_containers.iter().flatten() {
+        j.init_containers.push(InitContainer {
+            name: ic.name.clone(),
+            image: ic.image.clone(),
+            command: ic.command.clone(),
+        });
+    }
+}
+
+/// Volumes, NVMe scratch, shared memory.
+fn storage(s: &Settings, j: &mut TrainingJob) {
+    for v in s.volumes.iter().flatten() {
         j.storage.volumes.push(VolumeMount {
-            name: Some(v.name),
-            claim: v.claim_name,
-            mount_path: v.mount_path,
+            name: Some(v.name.clone()),
+            claim: v.claim_name.clone(),
+            mount_path: v.mount_path.clone(),
             read_only: false,
         });
     }
-    let n = &mut j.networking;
-    if let Some(r) = s.roce_gdr_res_name {
-        n.roce_gdr_resource = r;
-    }
-    n.roce_gdr = s.num_roce_gdr.unwrap_or(0);
-    n.topology_config_map = s.topology_file_config_map;
-    n.nccl_env_config_map = s.nccl_gdr_env_config_map;
-    n.multi_nic_network = s.multi_nic_network_name;
     j.storage.no_shm = s.disable_shared_memory.unwrap_or(false);
-    if let Some(m) = s.mount_nvme {
+    if let Some(m) = &s.mount_nvme {
         j.storage.scratch = Some(Scratch {
-            size: m.storage,
+            size: m.storage.clone(),
             mount_path: m
                 .mount_path
+                .clone()
                 .unwrap_or_else(|| "/workspace/scratch-nvme".into()),
             // The generator's NVMe storage class (templates/_helpers.tpl, mlbatch.volumes).
             storage_class: Some("odf-lvm-vg1".into()),
         });
     }
-    for ic in s.init_containers.unwrap_or_default() {
-        j.init_containers.push(InitContainer {
-            name: ic.name,
-            image: ic.image,
-            command: ic.command,
-        });
+}
+
+/// RoCE GDR, NCCL and Multus.
+fn networking(s: &Settings, j: &mut TrainingJob) {
+    let n = &mut j.networking;
+    if let Some(r) = &s.roce_gdr_res_name {
+        n.roce_gdr_resource.clone_from(r);
     }
-    j.scheduling.health_checks = s.autopilot_health_checks.unwrap_or_default();
+    n.roce_gdr = s.num_roce_gdr.unwrap_or(0);
+    n.topology_config_map
+        .clone_from(&s.topology_file_config_map);
+    n.nccl_env_config_map.clone_from(&s.nccl_gdr_env_config_map);
+    n.multi_nic_network.clone_from(&s.multi_nic_network_name);
+}
+
+/// Autopilot health checks, nodes to avoid, scheduler and service account.
+fn scheduling(s: &Settings, j: &mut TrainingJob) {
+    j.scheduling.health_checks = s.autopilot_health_checks.clone().unwrap_or_default();
     // The generator always keeps pods off GPUs Autopilot marked unhealthy.
     j.scheduling.avoid_unhealthy_gpus = true;
-    j.scheduling.host_ignore = s.host_ignore_list.unwrap_or_default();
-    j.scheduling.scheduler = match (s.scheduler_name, s.bypass_coscheduler) {
-        (Some(n), _) => Some(n),
+    j.scheduling.host_ignore = s.host_ignore_list.clone().unwrap_or_default();
+    j.scheduling.scheduler = match (&s.scheduler_name, s.bypass_coscheduler) {
+        (Some(n), _) => Some(n.clone()),
         (None, Some(true)) => Some("default-scheduler".into()),
         _ => None,
     };
-    j.scheduling.service_account = s.service_account_name;
-    let aw = [
-        s.admission_grace_period_duration,
-        s.warmup_grace_period_duration,
-        s.failure_grace_period_duration,
-        s.retry_pause_period_duration,
-        s.retry_limit,
-        s.forceful_deletion_grace_period_duration,
-        s.deletion_on_failure_grace_period_duration,
-        s.success_ttl_duration,
-    ];
-    for (key, value) in APPWRAPPER_ANNOTATIONS.iter().zip(aw) {
-        if let Some(v) = value {
+    j.scheduling
+        .service_account
+        .clone_from(&s.service_account_name);
+}
+
+/// The AppWrapper settings ([`GRACE_SETTINGS`]), restart policy and termination grace period.
+fn fault_tolerance(s: &Settings, j: &mut TrainingJob) {
+    for setting in &GRACE_SETTINGS {
+        if let Some(v) = s.appwrapper(setting.key) {
             j.fault_tolerance
                 .appwrapper
-                .insert(key.to_string(), v.text());
+                .insert(setting.key.to_string(), v.text());
         }
     }
-    if let Some(r) = s.restart_policy {
-        j.fault_tolerance.restart_policy = r;
+    if let Some(r) = &s.restart_policy {
+        j.fault_tolerance.restart_policy.clone_from(r);
     }
     j.fault_tolerance.termination_grace_seconds = s.termination_grace_period_seconds;
-    Ok(j)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every AppWrapper setting of the table is read from the file under its own key.
+    #[test]
+    fn each_appwrapper_key_lands_under_itself() {
+        for (i, setting) in GRACE_SETTINGS.iter().enumerate() {
+            let doc = format!("jobName: j\ncontainerImage: i\n{}: \"{i}\"\n", setting.key);
+            let job = parse(&doc, Framework::PyTorch).unwrap();
+            assert_eq!(
+                job.fault_tolerance.appwrapper,
+                [(setting.key.to_string(), i.to_string())].into(),
+                "{}",
+                setting.key
+            );
+        }
+    }
+
+    #[test]
+    fn problems_name_the_key() {
+        let e = parse("containerImage: i\n", Framework::PyTorch).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "jobName is required: the name of the AppWrapper and the PyTorchJob"
+        );
+        let e = parse(
+            "jobName: j\ncontainerImage: i\nenvFrom: [{}]\n",
+            Framework::PyTorch,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "envFrom[0]: expected {configMapRef: {name}} or {secretRef: {name}}"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -16,16 +16,16 @@ pub fn provide(job: &mut TrainingJob) -> Result<(), String> {
 /// A new key pair, commented with the job's name.
 pub fn generate(job_name: &str) -> Result<SshKeyPair, String> {
     let mut key = PrivateKey::random(&mut OsRng, Algorithm::Ed25519)
-        .map_err(|e| format!("error: cannot make an SSH key: {e}"))?;
+        .map_err(|e| format!("cannot make an SSH key: {e}"))?;
     key.set_comment(format!("mltrain-{job_name}"));
     let private = key
         .to_openssh(LineEnding::LF)
-        .map_err(|e| format!("error: cannot encode the SSH key: {e}"))?
+        .map_err(|e| format!("cannot encode the SSH key: {e}"))?
         .to_string();
     let public = key
         .public_key()
         .to_openssh()
-        .map_err(|e| format!("error: cannot encode the SSH key: {e}"))?;
+        .map_err(|e| format!("cannot encode the SSH key: {e}"))?;
     Ok(SshKeyPair { private, public })
 }
 

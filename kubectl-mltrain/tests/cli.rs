@@ -697,8 +697,9 @@ fn every_usage_error_names_the_flag_the_value_and_the_fix() {
             "error: --active-deadline \"soon\": each unit needs a whole number before it; write e.g. 12h or 2d",
         ),
         (
+            // PyTorch's --backend offers only its own backends, so clap refuses the rest.
             &["pytorch", "x", "--backend", "mpijob", "--dry-run=client"],
-            "error: --backend \"mpijob\": does not run pytorch; use job, jobset, pytorchjob, appwrapper or trainjob",
+            "error: invalid value 'mpijob' for '--backend <BACKEND>'",
         ),
         (
             &[
@@ -811,6 +812,104 @@ fn a_job_the_policy_refuses_stops_here_with_exit_1() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stdout.is_empty());
     snap("policy-refusal", &r);
+}
+
+/// `kubectl mltrain <framework> --help` offers that framework's flags and backends only (golden, at
+/// 100 columns).
+#[test]
+fn help_offers_only_the_frameworks_flags_and_backends() {
+    let help = |framework: &str| {
+        let out = Command::new(BIN)
+            .args([framework, "--help"])
+            .env("COLUMNS", "100")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (pytorch, deepspeed, mxnet) = (help("pytorch"), help("deepspeed"), help("mxnet"));
+    for flag in ["--servers", "--launcher", "--slots-per-node", "- mpijob"] {
+        assert!(!pytorch.contains(flag), "pytorch offers {flag}");
+    }
+    for flag in ["--servers", "--filename"] {
+        assert!(!deepspeed.contains(flag), "deepspeed offers {flag}");
+    }
+    for flag in [
+        "--launcher",
+        "--slots-per-node",
+        "--nproc-per-node",
+        "--filename",
+        "--runtime",
+        "--retry-limit",
+        "- jobset",
+        "- pytorchjob",
+        "- appwrapper",
+        "- trainjob",
+    ] {
+        assert!(!mxnet.contains(flag), "mxnet offers {flag}");
+    }
+    assert!(deepspeed.contains("- mpijob") && deepspeed.contains("--launcher <LAUNCHER>"));
+    assert!(mxnet.contains("--servers <N>") && mxnet.contains("[alias: --workers]"));
+    for (name, text) in [
+        ("help-pytorch", &pytorch),
+        ("help-deepspeed", &deepspeed),
+        ("help-mxnet", &mxnet),
+    ] {
+        insta::with_settings!({snapshot_path => "snapshots", prepend_module_to_snapshot => false}, {
+            insta::assert_snapshot!(name, text);
+        });
+    }
+}
+
+/// A client dry-run previews offline when no kubeconfig exists (the notes say so), and says why when
+/// one exists but cannot be used; anything else without a cluster fails, with the prefix once.
+#[test]
+fn connection_problems_are_reported() {
+    let dir = mltrain_tests::scratch_dir("cli-kubeconfig");
+    let config = dir.join("config");
+    std::fs::write(
+        &config,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n\
+         contexts: [{name: a, context: {cluster: c, user: u}}]\ncurrent-context: a\n\
+         users: [{name: u, user: {token: x}}]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "pytorch",
+            "x",
+            "--context",
+            "nope",
+            "--dry-run=client",
+            "-o",
+            "name",
+        ])
+        .env("KUBECONFIG", &config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("note: previewing without the cluster: no cluster configured: failed to load current context: nope\n"),
+        "{err}"
+    );
+    let r = run(&["pytorch", "x", "--dry-run=client", "-o", "name"]);
+    assert!(
+        !r.stderr.contains("previewing without the cluster"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["pytorch", "x"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with("error: no cluster configured: ")
+            && r.stderr.ends_with(
+                "; set up kubectl (kubectl config current-context) or use --dry-run=client\n"
+            )
+            && r.stderr.matches("error: ").count() == 1,
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -1040,7 +1139,7 @@ fn trainjob_usage_errors_name_the_flag() {
         ),
         (
             &["mxnet", "--backend", "trainjob"],
-            "--backend \"trainjob\": does not run mxnet",
+            "invalid value 'trainjob' for '--backend <BACKEND>'\n  [possible values: job]",
         ),
         (
             &["deepspeed", "--backend", "trainjob"],

@@ -24,6 +24,7 @@ pub enum PolicyError {
 /// Whether to adapt pods to OpenShift's restricted-v2 SCC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum OpenShiftMode {
     /// Adapt when the cluster serves the `security.openshift.io` API group.
     #[default]

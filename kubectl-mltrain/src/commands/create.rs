@@ -3,15 +3,18 @@
 //! here with the webhook's own words, before anything is sent.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use mltrain_shared::model::{Framework, TrainingJob};
+use mltrain_shared::model::TrainingJob;
 use mltrain_shared::{Engine, OpenShiftMode, Operation, Policy, Request, UserInfo, render};
 use serde_json::Value;
 
-use crate::cli::{CreateArgs, DryRun};
-use crate::cluster::{Cluster, ClusterError};
-use crate::error::{CommandError, Exit};
+use crate::cli::{DryRun, KubectlArgs, OutputFormat, SubmitArgs};
+use crate::cluster::{Applied, Cluster};
+use crate::error::{CommandError, Exit, Problem, UsageError};
+use crate::jobs::{self, Phase};
 use crate::output;
+use crate::resolve::{self, FrameworkArgs};
 
 /// Where the policy comes from, and whether OpenShift adaptation is on.
 struct Admission {
@@ -21,20 +24,13 @@ struct Admission {
 }
 
 /// Flags (and the settings file) → the job and its rendered objects, in apply order.
-fn build(
-    framework: Framework,
-    args: &CreateArgs,
-) -> Result<(TrainingJob, Vec<Value>), CommandError> {
-    let base = match &args.settings {
-        Some(path) => Some(crate::settings::load(path, framework)?),
-        None => None,
-    };
-    let mut job = crate::resolve::job_from_args(framework, args, base)?;
+fn build(args: &dyn FrameworkArgs) -> Result<(TrainingJob, Vec<Value>), CommandError> {
+    let mut job = resolve::job_from_args(args)?;
     if let Some(w) = job.image_warning() {
         eprintln!("warning: {w}");
     }
-    crate::sshkeys::provide(&mut job).map_err(CommandError::Failed)?;
-    let objects = render::render(&job).map_err(|e| CommandError::Usage(vec![e.to_string()]))?;
+    crate::sshkeys::provide(&mut job).map_err(CommandError::SshKey)?;
+    let objects = render::render(&job).map_err(Problem::from)?;
     Ok((job, objects))
 }
 
@@ -43,11 +39,11 @@ fn build(
 async fn prepare(
     job: &TrainingJob,
     objects: Vec<Value>,
-    args: &CreateArgs,
+    k: &KubectlArgs,
     cluster: Option<&Cluster>,
 ) -> Result<Vec<Value>, CommandError> {
-    let offline = args.kubectl.dry_run == DryRun::Client;
-    let mut admission = admission(job, args, cluster, offline).await?;
+    let offline = k.dry_run == DryRun::Client;
+    let mut admission = admission(job, k, cluster, offline).await?;
     for n in &admission.notes {
         eprintln!("note: {n}");
     }
@@ -58,22 +54,24 @@ async fn prepare(
 }
 
 /// `--timeout`, checked before anything is sent.
-fn timeout(args: &CreateArgs) -> Result<Option<Timeout>, CommandError> {
-    let Some(text) = &args.timeout else {
+fn timeout(submit: &SubmitArgs) -> Result<Option<Timeout>, UsageError> {
+    let Some(text) = &submit.timeout else {
         return Ok(None);
+    };
+    let usage = |message: String| UsageError {
+        flag: "--timeout",
+        value: text.clone(),
+        message,
     };
     match mltrain_shared::duration::parse_seconds(text) {
         Ok(secs) if secs > 0 => Ok(Some(Timeout {
             text: text.clone(),
-            after: std::time::Duration::from_secs(secs),
+            after: Duration::from_secs(secs),
         })),
-        Ok(_) => Err(CommandError::Usage(vec![format!(
-            "--timeout {text:?}: must be longer than 0s; use e.g. 90s, 10m or 2h, or leave it out to wait as long as it takes"
-        )])),
-        Err(e) => Err(CommandError::Usage(vec![format!(
-            "--timeout {text:?}: {}; use e.g. 90s, 10m or 2h",
-            e.reason
-        )])),
+        Ok(_) => Err(usage(
+            "must be longer than 0s; use e.g. 90s, 10m or 2h, or leave it out to wait as long as it takes".into(),
+        )),
+        Err(e) => Err(usage(format!("{}; use e.g. 90s, 10m or 2h", e.reason))),
     }
 }
 
@@ -81,136 +79,149 @@ fn timeout(args: &CreateArgs) -> Result<Option<Timeout>, CommandError> {
 #[derive(Debug, Clone)]
 pub struct Timeout {
     pub text: String,
-    pub after: std::time::Duration,
+    pub after: Duration,
 }
 
-pub async fn run(framework: Framework, args: &CreateArgs) -> Result<Exit, CommandError> {
-    let timeout = timeout(args)?;
-    let (job, objects) = build(framework, args)?;
-    let dry = args.kubectl.dry_run;
-
-    // Offline client dry-runs must work without a cluster; everything else needs one.
-    let cluster = match Cluster::connect(&args.kubectl.conn).await {
-        Ok(c) => Some(c),
-        Err(e) if dry == DryRun::Client => {
-            let _ = e;
-            None
+pub async fn run(args: &dyn FrameworkArgs) -> Result<Exit, CommandError> {
+    let submit = args.submit();
+    let timeout = timeout(submit)?;
+    let (job, objects) = build(args)?;
+    let cluster = connect(&submit.kubectl).await?;
+    let objects = prepare(&job, objects, &submit.kubectl, cluster.as_ref()).await?;
+    match cluster.as_ref() {
+        Some(c) if submit.kubectl.dry_run != DryRun::Client => {
+            apply(c, &job, &objects, submit, timeout).await
         }
-        Err(e) => {
-            return Err(CommandError::Failed(format!(
-                "{e}; set up kubectl (kubectl config current-context) or use --dry-run=client"
-            )));
-        }
-    };
-    let objects = prepare(&job, objects, args, cluster.as_ref()).await?;
-
-    match (dry, &cluster) {
-        (DryRun::Client, _) => {
-            match args.kubectl.output {
-                Some(fmt) => output::print(&output::format(&objects, fmt)),
-                None => output::print(
-                    &objects
-                        .iter()
-                        .map(|o| format!("{} created (dry run)\n", output::name_of(o)))
-                        .collect::<String>(),
-                ),
-            }
+        _ => {
+            print_preview(&objects, submit.kubectl.output)?;
             Ok(Exit::Ok)
         }
-        (_, Some(c)) => {
-            let server_dry = dry == DryRun::Server;
-            let applied = c
-                .apply(&objects, &args.kubectl.field_manager, server_dry)
-                .await
-                .map_err(|e| match e {
-                    ClusterError::Refused { .. } => CommandError::Refused(format!("error: {e}")),
-                    other => CommandError::Failed(format!("error: {other}")),
-                })?;
-            let suffix = if server_dry { " (server dry run)" } else { "" };
-            let wait = args.wait && !server_dry;
-            match args.kubectl.output {
-                Some(fmt) => {
-                    let objs: Vec<Value> = applied.iter().map(|a| a.object.clone()).collect();
-                    output::print(&output::format(&objs, fmt));
-                }
-                None => output::print(
-                    &applied
-                        .iter()
-                        .map(|a| {
-                            format!(
-                                "{} {}{suffix}\n",
-                                a.name,
-                                if a.created { "created" } else { "configured" }
-                            )
-                        })
-                        .collect::<String>(),
-                ),
-            }
-            if wait {
-                let ns = job.namespace.clone().unwrap_or_else(|| c.namespace.clone());
-                return wait_for(
-                    c,
-                    &ns,
-                    &job.name,
-                    std::time::Duration::from_secs(2),
-                    timeout,
-                )
-                .await;
-            }
-            Ok(Exit::Ok)
-        }
-        (_, None) => unreachable!("connect failures return above unless dry-run=client"),
     }
+}
+
+/// The cluster, if one is configured. A client dry-run works without one; everything else needs it.
+async fn connect(k: &KubectlArgs) -> Result<Option<Cluster>, CommandError> {
+    match Cluster::connect(&k.conn).await {
+        Ok(c) => Ok(Some(c)),
+        Err(e) if k.dry_run == DryRun::Client => {
+            // No kubeconfig at all is the offline preview working as designed (the admission notes
+            // say so); any other reason is one the user will want to fix.
+            if !e.is_unconfigured() {
+                eprintln!("note: previewing without the cluster: {e}");
+            }
+            Ok(None)
+        }
+        Err(e) => Err(CommandError::Connect(e)),
+    }
+}
+
+/// A client dry-run's output: the objects, or a line per object.
+fn print_preview(objects: &[Value], fmt: Option<OutputFormat>) -> Result<(), CommandError> {
+    match fmt {
+        Some(fmt) => output::print(&output::format(objects, fmt)),
+        None => output::print(
+            &objects
+                .iter()
+                .map(|o| format!("{} created (dry run)\n", output::name_of(o)))
+                .collect::<String>(),
+        ),
+    }
+}
+
+/// Apply the objects (with `--dry-run=server`, let the API server check them), say what happened,
+/// and with `--wait` watch the job.
+async fn apply(
+    c: &Cluster,
+    job: &TrainingJob,
+    objects: &[Value],
+    submit: &SubmitArgs,
+    timeout: Option<Timeout>,
+) -> Result<Exit, CommandError> {
+    let server_dry = submit.kubectl.dry_run == DryRun::Server;
+    let applied = c
+        .apply(objects, &submit.kubectl.field_manager, server_dry)
+        .await?;
+    match submit.kubectl.output {
+        Some(fmt) => {
+            let objs: Vec<Value> = applied.iter().map(|a| a.object.clone()).collect();
+            output::print(&output::format(&objs, fmt))?;
+        }
+        None => output::print(&summary(&applied, server_dry))?,
+    }
+    if submit.wait && !server_dry {
+        let ns = job.namespace.clone().unwrap_or_else(|| c.namespace.clone());
+        return wait_for(c, &ns, &job.name, Duration::from_secs(2), timeout).await;
+    }
+    Ok(Exit::Ok)
+}
+
+/// A line per applied object, as kubectl apply writes them.
+fn summary(applied: &[Applied], server_dry: bool) -> String {
+    let suffix = if server_dry { " (server dry run)" } else { "" };
+    applied
+        .iter()
+        .map(|a| {
+            let verb = if a.created { "created" } else { "configured" };
+            format!("{} {verb}{suffix}\n", a.name)
+        })
+        .collect()
 }
 
 /// Load the policy (file, else the cluster's ConfigMap, else the defaults) and settle OpenShift.
 async fn admission(
     job: &TrainingJob,
-    args: &CreateArgs,
+    k: &KubectlArgs,
     cluster: Option<&Cluster>,
     offline_ok: bool,
 ) -> Result<Admission, CommandError> {
     let mut notes = Vec::new();
-    let policy = match &args.kubectl.policy_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                CommandError::Usage(vec![format!(
-                    "--policy-file {:?}: cannot read it: {e}",
-                    path.display().to_string()
-                )])
-            })?;
-            Policy::from_yaml(&text).map_err(|e| {
-                CommandError::Usage(vec![format!(
-                    "--policy-file {:?}: {e}",
-                    path.display().to_string()
-                )])
-            })?
-        }
-        None => match cluster {
-            Some(c) => match c.policy_text().await {
-                Ok(Some(text)) => Policy::from_yaml(&text).map_err(|e| {
-                    CommandError::Failed(format!("the cluster's policy ConfigMap is invalid: {e}"))
-                })?,
-                Ok(None) => Policy::default(),
-                Err(e) if offline_ok => {
-                    notes.push(format!("using the default cluster policy ({e})"));
-                    Policy::default()
-                }
-                Err(e) => return Err(CommandError::Failed(format!("error: {e}"))),
-            },
-            None => {
-                notes.push(
-                    "no cluster configured: previewing with the default cluster policy".into(),
-                );
-                Policy::default()
-            }
-        },
+    let policy = match &k.policy_file {
+        Some(path) => crate::policy_file::load(path)?,
+        None => cluster_policy(cluster, offline_ok, &mut notes).await?,
     };
+    let openshift = openshift(job, &policy, cluster, offline_ok, &mut notes).await?;
+    Ok(Admission {
+        engine: Engine::new(policy),
+        openshift,
+        notes,
+    })
+}
+
+/// The policy ConfigMap of the cluster, else the default policy (with a note saying why).
+async fn cluster_policy(
+    cluster: Option<&Cluster>,
+    offline_ok: bool,
+    notes: &mut Vec<String>,
+) -> Result<Policy, CommandError> {
+    let Some(c) = cluster else {
+        notes.push("no cluster configured: previewing with the default cluster policy".into());
+        return Ok(Policy::default());
+    };
+    match c.policy_text().await {
+        Ok(Some(text)) => Policy::from_yaml(&text).map_err(CommandError::ClusterPolicy),
+        Ok(None) => Ok(Policy::default()),
+        Err(e) if offline_ok => {
+            notes.push(format!("using the default cluster policy ({e})"));
+            Ok(Policy::default())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether to adapt to OpenShift: the job's `--openshift`, else the policy's, and `auto` asks the
+/// cluster.
+async fn openshift(
+    job: &TrainingJob,
+    policy: &Policy,
+    cluster: Option<&Cluster>,
+    offline_ok: bool,
+    notes: &mut Vec<String>,
+) -> Result<bool, CommandError> {
     let mode = match job.security.openshift {
         OpenShiftMode::Auto => policy.openshift,
         explicit => explicit,
     };
-    let openshift = match (mode, cluster) {
+    Ok(match (mode, cluster) {
         (OpenShiftMode::Force, _) => true,
         (OpenShiftMode::Disabled, _) => false,
         (OpenShiftMode::Auto, Some(c)) => match c.is_openshift().await {
@@ -219,14 +230,9 @@ async fn admission(
                 notes.push(format!("OpenShift auto-detection failed ({e}); assuming not OpenShift, use --openshift force|disabled"));
                 false
             }
-            Err(e) => return Err(CommandError::Failed(format!("error: {e}"))),
+            Err(e) => return Err(e.into()),
         },
         (OpenShiftMode::Auto, None) => false,
-    };
-    Ok(Admission {
-        engine: Engine::new(policy),
-        openshift,
-        notes,
     })
 }
 
@@ -261,7 +267,7 @@ async fn preflight(
         eprintln!("warning: {w}");
     }
     match report.refusal(&ns) {
-        Some(r) => Err(CommandError::Refused(r)),
+        Some(lacking) => Err(lacking.into()),
         None => Ok(()),
     }
 }
@@ -313,74 +319,44 @@ fn preview(
     if refusals.is_empty() {
         Ok(out)
     } else {
-        Err(CommandError::Refused(format!(
-            "error: {}\nnothing was sent to the cluster",
-            refusals.join("\n")
-        )))
+        Err(CommandError::PolicyRefused(refusals))
     }
 }
 
 /// Watch a job until every rank runs or it ends, with a live progress line on a terminal and a line
-/// per change otherwise. Exit 1 if it fails, or when `timeout` expires (the job keeps running). A job
-/// with fewer pods than ranks is explained from its workload's events (a controller that cannot
-/// create pods says why only there).
+/// per change otherwise. Fails when the job fails, or when `timeout` expires (the job keeps running).
 pub async fn wait_for(
     c: &Cluster,
     ns: &str,
     name: &str,
-    every: std::time::Duration,
+    every: Duration,
     timeout: Option<Timeout>,
 ) -> Result<Exit, CommandError> {
-    use crate::jobs::{self, Phase};
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let deadline = timeout
         .as_ref()
         .map(|t| tokio::time::Instant::now() + t.after);
     let mut last = String::new();
     loop {
-        let line = match crate::commands::status::fetch(c, ns, name).await {
+        let (phase, line) = match crate::commands::status::fetch(c, ns, name).await {
             Ok((top, pods)) => {
                 let phase = jobs::phase(&top, &pods);
-                let (ready, total) = jobs::ranks_ready(&top, &pods);
-                let mut why = pods
-                    .iter()
-                    .map(jobs::rank)
-                    .find(|r| !r.reason.is_empty() && r.reason != "ContainerCreating")
-                    .map(|r| format!(" ({}: {})", r.pod, r.reason))
-                    .unwrap_or_default();
-                if why.is_empty() && phase == Phase::Starting && (pods.len() as u64) < total {
-                    let mut events = Vec::new();
-                    for creator in jobs::pod_creators(&top) {
-                        events.extend(c.events(ns, &creator).await.unwrap_or_default());
-                    }
-                    if let Some(e) = jobs::explain(&events) {
-                        why = format!(" ({e})");
-                    }
-                }
-                let line = format!(
-                    "{name}: {ready}/{total} ranks ready, {}{why}",
-                    phase.as_str()
-                );
-                match phase {
-                    p if p == Phase::Running || p.finished() => {
-                        if tty {
-                            eprintln!("\r\x1b[2K{line}");
-                        } else {
-                            eprintln!("{line}");
-                        }
-                        if phase == Phase::Failed {
-                            return Err(CommandError::Refused(format!(
-                                "error: job {name} failed; see kubectl mltrain status {name} and kubectl mltrain logs {name} --all"
-                            )));
-                        }
-                        return Ok(Exit::Ok);
-                    }
-                    _ => line,
-                }
+                (Some(phase), progress(c, ns, name, &top, &pods, phase).await)
             }
             // Just created: the objects may not be listed yet.
-            Err(_) => format!("{name}: waiting for the job to appear"),
+            Err(_) => (None, format!("{name}: waiting for the job to appear")),
         };
+        if let Some(phase) = phase.filter(|p| *p == Phase::Running || p.finished()) {
+            if tty {
+                eprintln!("\r\x1b[2K{line}");
+            } else {
+                eprintln!("{line}");
+            }
+            return match phase {
+                Phase::Failed => Err(CommandError::JobFailed { name: name.into() }),
+                _ => Ok(Exit::Ok),
+            };
+        }
         if tty {
             eprint!("\r\x1b[2K{line}");
         } else if line != last {
@@ -392,14 +368,48 @@ pub async fn wait_for(
             if tty {
                 eprintln!();
             }
-            return Err(CommandError::Refused(format!(
-                "error: --timeout {} expired: {line}\nthe job keeps running; see kubectl mltrain status {name}, or kubectl mltrain delete {name}",
-                t.text
-            )));
+            return Err(CommandError::WaitTimedOut {
+                timeout: t.text.clone(),
+                progress: line,
+                name: name.into(),
+            });
         }
         last = line;
         tokio::time::sleep(every).await;
     }
+}
+
+/// One progress line: ranks ready, the phase, and why a rank is not running. A job with fewer pods
+/// than ranks is explained from its workload's events (a controller that cannot create pods says why
+/// only there).
+async fn progress(
+    c: &Cluster,
+    ns: &str,
+    name: &str,
+    top: &Value,
+    pods: &[Value],
+    phase: Phase,
+) -> String {
+    let (ready, total) = jobs::ranks_ready(top, pods);
+    let mut why = pods
+        .iter()
+        .map(jobs::rank)
+        .find(|r| !r.reason.is_empty() && r.reason != "ContainerCreating")
+        .map(|r| format!(" ({}: {})", r.pod, r.reason))
+        .unwrap_or_default();
+    if why.is_empty() && phase == Phase::Starting && (pods.len() as u64) < total {
+        let mut events = Vec::new();
+        for creator in jobs::pod_creators(top) {
+            events.extend(c.events(ns, &creator).await.unwrap_or_default());
+        }
+        if let Some(e) = jobs::explain(&events) {
+            why = format!(" ({e})");
+        }
+    }
+    format!(
+        "{name}: {ready}/{total} ranks ready, {}{why}",
+        phase.as_str()
+    )
 }
 
 #[cfg(test)]
@@ -414,14 +424,14 @@ mod mock_api_tests {
     use crate::cli::{Cli, Command};
     use crate::cluster::mock::{Refuse, recorded};
 
-    fn parse(argv: &[&str]) -> (Framework, CreateArgs) {
+    fn parse(argv: &[&str]) -> Box<dyn FrameworkArgs> {
         let cli =
             Cli::try_parse_from(std::iter::once("kubectl-mltrain").chain(argv.iter().copied()))
                 .expect("valid flags");
         match cli.command {
-            Command::Pytorch(a) => (Framework::PyTorch, *a),
-            Command::Deepspeed(a) => (Framework::DeepSpeed, *a),
-            Command::Mxnet(a) => (Framework::MXNet, *a),
+            Command::Pytorch(a) => a,
+            Command::Deepspeed(a) => a,
+            Command::Mxnet(a) => a,
             _ => panic!("not a create command"),
         }
     }
@@ -470,18 +480,16 @@ mod mock_api_tests {
 
     /// What `run` does with a cluster, against a recorded one; prints what the user would read.
     async fn submit(st: Value, refuse: Vec<Refuse>, argv: &[&str]) -> Outcome {
-        let (framework, args) = parse(argv);
-        let (job, objects) = build(framework, &args).expect("renders");
+        let args = parse(argv);
+        let k = &args.submit().kubectl;
+        let (job, objects) = build(args.as_ref()).expect("renders");
         let (c, server) = recorded(st, refuse);
         let result = async {
-            let objects = prepare(&job, objects, &args, Some(&c)).await?;
-            c.apply(
-                &objects,
-                &args.kubectl.field_manager,
-                args.kubectl.dry_run == DryRun::Server,
-            )
-            .await
-            .map_err(|e| CommandError::Refused(format!("error: {e}")))
+            let objects = prepare(&job, objects, k, Some(&c)).await?;
+            let applied = c
+                .apply(&objects, &k.field_manager, k.dry_run == DryRun::Server)
+                .await?;
+            Ok(applied)
         }
         .await;
         drop(c);
@@ -519,7 +527,7 @@ mod mock_api_tests {
                     println!("{} created{extra}{owner}", a.name);
                 }
             }
-            Err(e) => println!("{e}"),
+            Err(e) => print!("{}", crate::error::report(e)),
         }
         Outcome { result, seen }
     }
@@ -864,7 +872,7 @@ mod mock_api_tests {
         .await;
         assert_eq!(
             o.refusal(),
-            "error: job.batch/demo: Job.batch \"demo\" is invalid: spec.template.spec.containers[0].image: Required value"
+            "job.batch/demo: Job.batch \"demo\" is invalid: spec.template.spec.containers[0].image: Required value"
         );
         // The workload goes first: nothing else was created, so nothing is rolled back.
         assert!(

@@ -124,10 +124,9 @@ pub fn render(
 
 /// Rows for every job in `ns` (or every namespace).
 pub async fn rows(cluster: &Cluster, ns: Option<&str>) -> Result<Vec<Value>, CommandError> {
-    let failed = |e: crate::cluster::ClusterError| CommandError::Failed(format!("error: {e}"));
     let managed = format!("{}={}", kubernetes::APP_MANAGED_BY, mltrain::MANAGER);
-    let objects = cluster.workloads(ns, &managed).await.map_err(failed)?;
-    let pods = cluster.pods(ns, mltrain::JOB_NAME).await.map_err(failed)?;
+    let objects = cluster.workloads(ns, &managed).await?;
+    let pods = cluster.pods(ns, mltrain::JOB_NAME).await?;
     let mut by_job: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
     for p in pods {
         let key = (
@@ -170,9 +169,7 @@ pub async fn rows(cluster: &Cluster, ns: Option<&str>) -> Result<Vec<Value>, Com
 }
 
 pub async fn run(a: &ListArgs) -> Result<Exit, CommandError> {
-    let cluster = Cluster::connect(&a.conn)
-        .await
-        .map_err(|e| CommandError::Failed(format!("error: {e}")))?;
+    let cluster = Cluster::connect(&a.conn).await?;
     let ns = (!a.all_namespaces).then(|| cluster.namespace.clone());
     let rows = rows(&cluster, ns.as_deref()).await?;
     if rows.is_empty() && a.output.is_none() {
@@ -186,7 +183,7 @@ pub async fn run(a: &ListArgs) -> Result<Exit, CommandError> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    output::print(&render(&rows, a.output, a.all_namespaces, now));
+    output::print(&render(&rows, a.output, a.all_namespaces, now))?;
     Ok(Exit::Ok)
 }
 
@@ -404,11 +401,11 @@ mod mock_api_tests {
         .unwrap_err();
         drop(cluster);
         let seen = server.await.unwrap();
-        println!("{err}");
-        assert_eq!(err.exit(), Exit::Refused);
+        print!("{}", crate::error::report(&err));
+        assert_eq!(err.exit(), Exit::Failed);
         assert_eq!(
             err.to_string(),
-            "error: --timeout 50ms expired: stuck: 0/4 ranks ready, Starting (FailedCreate: Error creating: pods \"stuck-1-fghij\" is forbidden: no PriorityClass with name default-priority was found)\n\
+            "--timeout 50ms expired: stuck: 0/4 ranks ready, Starting (FailedCreate: Error creating: pods \"stuck-1-fghij\" is forbidden: no PriorityClass with name default-priority was found)\n\
              the job keeps running; see kubectl mltrain status stuck, or kubectl mltrain delete stuck"
         );
         assert!(

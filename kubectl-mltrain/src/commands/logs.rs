@@ -3,11 +3,23 @@
 //! (their logs stay until the pod is deleted).
 
 use serde_json::Value;
+use thiserror::Error;
 
 use crate::cli::LogsArgs;
 use crate::cluster::Cluster;
 use crate::error::{CommandError, Exit};
 use crate::jobs;
+
+/// No pod for what `logs` was asked.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SelectError {
+    #[error(
+        "no pod for rank {rank} (the job has {training} training pods); see kubectl mltrain status"
+    )]
+    NoRank { rank: u32, training: usize },
+    #[error("the job has no pods yet; see kubectl mltrain status")]
+    NoPods,
+}
 
 /// The pods to read and their prefixes: one rank, every rank, or by default rank 0 (the launcher for
 /// a DeepSpeed SSH job, since it prints the whole run).
@@ -15,7 +27,7 @@ pub fn select(
     pods: &[Value],
     rank: Option<u32>,
     all: bool,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, SelectError> {
     let mut ranks: Vec<jobs::Rank> = pods.iter().map(jobs::rank).collect();
     ranks.sort_by_key(|r| {
         (
@@ -42,11 +54,11 @@ pub fn select(
     };
     if chosen.is_empty() {
         return Err(match rank {
-            Some(n) => format!(
-                "no pod for rank {n} (the job has {} training pods); see kubectl mltrain status",
-                ranks.iter().filter(|r| jobs::is_training_rank(r)).count()
-            ),
-            None => "the job has no pods yet; see kubectl mltrain status".into(),
+            Some(rank) => SelectError::NoRank {
+                rank,
+                training: ranks.iter().filter(|r| jobs::is_training_rank(r)).count(),
+            },
+            None => SelectError::NoPods,
         });
     }
     Ok(chosen
@@ -56,34 +68,42 @@ pub fn select(
 }
 
 pub async fn run(a: &LogsArgs) -> Result<Exit, CommandError> {
-    let failed = |e: crate::cluster::ClusterError| CommandError::Failed(format!("error: {e}"));
-    let cluster = Cluster::connect(&a.conn).await.map_err(failed)?;
+    let cluster = Cluster::connect(&a.conn).await?;
     let ns = cluster.namespace.clone();
     let (_, pods) = crate::commands::status::fetch(&cluster, &ns, &a.name).await?;
-    let chosen =
-        select(&pods, a.rank, a.all).map_err(|m| CommandError::Failed(format!("error: {m}")))?;
+    let chosen = select(&pods, a.rank, a.all)?;
     if a.follow {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(1024);
-        let cluster = std::sync::Arc::new(cluster);
-        for (prefix, pod) in chosen {
-            let (c, tx, ns, previous) = (cluster.clone(), tx.clone(), ns.clone(), a.previous);
-            tokio::spawn(async move {
-                if let Err(e) = c
-                    .follow(&ns, &pod, previous, prefix.clone(), tx.clone())
-                    .await
-                {
-                    let _ = tx.send(format!("[{prefix}] error: {e}")).await;
-                }
-            });
-        }
-        drop(tx);
-        while let Some(line) = rx.recv().await {
-            crate::output::print(&(line + "\n"));
-        }
-        return Ok(Exit::Ok);
+        follow(cluster, &ns, chosen, a.previous).await?;
+    } else {
+        crate::output::print(&collect(&cluster, &ns, &chosen, a.all, a.previous).await?)?;
     }
-    crate::output::print(&collect(&cluster, &ns, &chosen, a.all, a.previous).await?);
     Ok(Exit::Ok)
+}
+
+/// Stream the chosen pods' lines as they come, prefixed. As `kubectl logs -f` does with several
+/// pods, the first stream that breaks ends the command with its error.
+async fn follow(
+    cluster: Cluster,
+    ns: &str,
+    chosen: Vec<(String, String)>,
+    previous: bool,
+) -> Result<(), CommandError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(1024);
+    let cluster = std::sync::Arc::new(cluster);
+    let mut streams = tokio::task::JoinSet::new();
+    for (prefix, pod) in chosen {
+        let (c, tx, ns) = (cluster.clone(), tx.clone(), ns.to_string());
+        streams.spawn(async move { c.follow(&ns, &pod, previous, prefix, tx).await });
+    }
+    drop(tx);
+    loop {
+        tokio::select! {
+            biased;
+            Some(line) = rx.recv() => crate::output::print(&(line + "\n"))?,
+            Some(ended) = streams.join_next() => ended.map_err(CommandError::LogTask)??,
+            else => return Ok(()),
+        }
+    }
 }
 
 /// The logs of the chosen pods: one pod as it is, several interleaved by time with their prefixes.
@@ -97,10 +117,7 @@ pub async fn collect(
     let single = chosen.len() == 1 && !all;
     let mut texts = Vec::new();
     for (prefix, pod) in chosen {
-        let text = cluster
-            .logs(ns, pod, previous, !single)
-            .await
-            .map_err(|e| CommandError::Failed(format!("error: {e}")))?;
+        let text = cluster.logs(ns, pod, previous, !single).await?;
         texts.push((prefix.clone(), text));
     }
     Ok(if single {
@@ -135,9 +152,17 @@ mod tests {
             [("rank 1".to_string(), "j-1-x".to_string())]
         );
         assert_eq!(select(&pods, None, true).unwrap().len(), 2);
+        assert_eq!(
+            select(&pods, Some(7), false).unwrap_err(),
+            SelectError::NoRank {
+                rank: 7,
+                training: 2
+            }
+        );
         assert!(
             select(&pods, Some(7), false)
                 .unwrap_err()
+                .to_string()
                 .starts_with("no pod for rank 7 (the job has 2 training pods)")
         );
         let ds = vec![

@@ -1,4 +1,5 @@
 //! One file per command.
+pub mod completion;
 pub mod create;
 pub mod delete;
 pub mod list;

@@ -4,34 +4,48 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::path::{Path, PathBuf};
 
-use mltrain_shared::{Engine, Operation, Policy, Request, UserInfo};
+use mltrain_shared::{Engine, Operation, Policy, Request, Review, UserInfo};
 use serde_json::Value;
 
 use crate::cli::PolicyCheckArgs;
-use crate::error::{CommandError, Exit};
+use crate::error::{CommandError, Exit, FileError, Problem, UsageError};
 use crate::output;
 
-fn read(path: &std::path::Path) -> Result<String, CommandError> {
-    let usage =
-        |m: String| CommandError::Usage(vec![format!("-f {:?}: {m}", path.display().to_string())]);
+/// A problem with a `-f` file.
+fn file_problem(path: &Path, source: FileError) -> Problem {
+    Problem::File {
+        flag: "-f",
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn read(path: &Path) -> Result<String, Problem> {
     if path.as_os_str() == "-" {
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
-            .map_err(|e| usage(format!("cannot read stdin: {e}")))?;
+            .map_err(|e| file_problem(path, FileError::Stdin(e)))?;
         Ok(s)
     } else {
-        std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read it: {e}")))
+        std::fs::read_to_string(path).map_err(|e| file_problem(path, FileError::Read(e)))
     }
 }
 
 /// Every document of a YAML or JSON text; `v1 List`s are flattened.
-fn documents(text: &str, name: &str) -> Result<Vec<Value>, CommandError> {
+fn documents(text: &str, path: &Path) -> Result<Vec<Value>, Problem> {
     let mut out = Vec::new();
     for (i, doc) in yaml_serde::Deserializer::from_str(text).enumerate() {
-        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| {
-            CommandError::Usage(vec![format!("-f {name:?}: document {}: {e}", i + 1)])
+        let v: Value = serde::Deserialize::deserialize(doc).map_err(|source| {
+            file_problem(
+                path,
+                FileError::Document {
+                    number: i + 1,
+                    source,
+                },
+            )
         })?;
         match v {
             Value::Null => {}
@@ -50,36 +64,16 @@ fn documents(text: &str, name: &str) -> Result<Vec<Value>, CommandError> {
 
 pub fn run(a: &PolicyCheckArgs) -> Result<Exit, CommandError> {
     let policy = match &a.policy_file {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                CommandError::Usage(vec![format!(
-                    "--policy-file {:?}: cannot read it: {e}",
-                    p.display().to_string()
-                )])
-            })?;
-            Policy::from_yaml(&text).map_err(|e| {
-                CommandError::Usage(vec![format!(
-                    "--policy-file {:?}: {e}",
-                    p.display().to_string()
-                )])
-            })?
-        }
+        Some(p) => crate::policy_file::load(p)?,
         None => Policy::default(),
     };
     let engine = Engine::new(policy);
-    let mut labels = BTreeMap::new();
-    for kv in &a.namespace_label {
-        let (k, v) = crate::args::key_value("--namespace-label", kv)?;
-        labels.insert(k, v);
-    }
+    let labels = namespace_labels(&a.namespace_label)?;
     let user = a.user.as_ref().map(|u| UserInfo {
         username: u.clone(),
         groups: a.groups.clone(),
     });
-    let mut docs = Vec::new();
-    for f in &a.files {
-        docs.extend(documents(&read(f)?, &f.display().to_string())?);
-    }
+    let docs = every_document(&a.files)?;
     let mut report = String::new();
     let mut admitted = Vec::new();
     let mut refused = 0;
@@ -124,31 +118,7 @@ pub fn run(a: &PolicyCheckArgs) -> Result<Exit, CommandError> {
             user,
             openshift: a.openshift,
         });
-        let name = output::name_of(obj);
-        let handled = mltrain_shared::engine::is_handled(obj);
-        let verdict = match (handled, review.allowed(), review.patch.0.len()) {
-            (false, _, _) => "not a kind the policy applies to: passes unchanged".to_string(),
-            (true, true, 0) => "allowed, nothing to change".to_string(),
-            (true, true, n) => format!("allowed, {n} change{}", if n == 1 { "" } else { "s" }),
-            (true, false, 0) => "REFUSED".to_string(),
-            (true, false, n) => format!(
-                "REFUSED (after {n} change{})",
-                if n == 1 { "" } else { "s" }
-            ),
-        };
-        report += &format!("{name}: {verdict}\n");
-        if a.show_patch && !review.patch.0.is_empty() {
-            report += &format!(
-                "  patch: {}\n",
-                serde_json::to_string(&review.patch).unwrap_or_default()
-            );
-        }
-        for w in &review.warnings {
-            report += &format!("  warning: {w}\n");
-        }
-        for v in &review.violations {
-            report += &format!("  - {v}\n");
-        }
+        report += &describe(obj, &review, a.show_patch);
         if !review.allowed() {
             refused += 1;
         }
@@ -164,10 +134,55 @@ pub fn run(a: &PolicyCheckArgs) -> Result<Exit, CommandError> {
     );
     match a.output {
         Some(fmt) => {
-            output::print(&output::format(&admitted, fmt));
+            output::print(&output::format(&admitted, fmt))?;
             eprint!("{report}");
         }
-        None => output::print(&report),
+        None => output::print(&report)?,
     }
     Ok(if refused > 0 { Exit::Refused } else { Exit::Ok })
+}
+
+/// `--namespace-label K=V`, repeated.
+fn namespace_labels(flags: &[String]) -> Result<BTreeMap<String, String>, UsageError> {
+    flags
+        .iter()
+        .map(|kv| crate::args::key_value("--namespace-label", kv))
+        .collect()
+}
+
+/// The documents of every `-f` file, in order.
+fn every_document(files: &[PathBuf]) -> Result<Vec<Value>, Problem> {
+    let mut docs = Vec::new();
+    for f in files {
+        docs.extend(documents(&read(f)?, f)?);
+    }
+    Ok(docs)
+}
+
+/// One object's part of the report: the verdict, the patch (with `--show-patch`), warnings and
+/// violations.
+fn describe(obj: &Value, review: &Review, show_patch: bool) -> String {
+    let handled = mltrain_shared::engine::is_handled(obj);
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let verdict = match (handled, review.allowed(), review.patch.0.len()) {
+        (false, _, _) => "not a kind the policy applies to: passes unchanged".to_string(),
+        (true, true, 0) => "allowed, nothing to change".to_string(),
+        (true, true, n) => format!("allowed, {n} change{}", plural(n)),
+        (true, false, 0) => "REFUSED".to_string(),
+        (true, false, n) => format!("REFUSED (after {n} change{})", plural(n)),
+    };
+    let mut s = format!("{}: {verdict}\n", output::name_of(obj));
+    if show_patch && !review.patch.0.is_empty() {
+        s += &format!(
+            "  patch: {}\n",
+            serde_json::to_string(&review.patch).unwrap_or_default()
+        );
+    }
+    for w in &review.warnings {
+        s += &format!("  warning: {w}\n");
+    }
+    for v in &review.violations {
+        s += &format!("  - {v}\n");
+    }
+    s
 }

@@ -109,11 +109,14 @@ impl From<Backend> for BackendSpec {
 
 /// Which kind of Kubeflow Trainer runtime a TrainJob references.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum RuntimeKind {
     /// Cluster-scoped `ClusterTrainingRuntime` (the Trainer's defaults are these).
     #[default]
+    #[cfg_attr(feature = "clap", value(name = "ClusterTrainingRuntime"))]
     Cluster,
     /// Namespaced `TrainingRuntime`, in the TrainJob's namespace.
+    #[cfg_attr(feature = "clap", value(name = "TrainingRuntime"))]
     Namespaced,
 }
 

@@ -89,6 +89,7 @@ pub struct DeepSpeedSpec {
 
 /// DeepSpeed's launch modes, by name (see [`DeepSpeedLauncher`] for what each carries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Launcher {
     /// `deepspeed --hostfile` over SSH.
     #[default]

@@ -228,6 +228,7 @@ pub struct Toleration {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum AntiAffinity {
     Soft,
     Hard,
