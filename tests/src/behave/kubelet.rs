@@ -373,19 +373,28 @@ impl Kubelet {
         let img = image::resolve(c["image"].as_str().unwrap_or(""))?;
         let user = self.image_user.clone().unwrap_or_else(|| img.user.clone());
         let mut id: Identity = runtime::identity(pod, c, &user)?;
+        let mut vars = env::container_env(store, pod, &p.net.ip, c)?;
+        // The image's `ENV` lines, then the pod's variables over them.
+        for (k, v) in img.env.iter().rev() {
+            if !vars.iter().any(|(n, _)| n == k) {
+                vars.insert(0, (k.clone(), v.clone()));
+            }
+        }
         if self.openshift && id.passwd.is_none() && id.uid != 0 {
             // CRI-O writes a passwd entry for a uid the image lacks (cri-o
             // `internal/config/.../utils.go` `GeneratePasswd`): name = the uid, home = HOME or the
             // working directory, shell /sbin/nologin.
-            let home = c["workingDir"].as_str().unwrap_or("/").to_string();
+            let home = match vars.iter().find(|(n, _)| n == "HOME") {
+                Some((_, h)) => h.clone(),
+                None => c["workingDir"].as_str().unwrap_or("/").to_string(),
+            };
             id.passwd = Some(format!(
                 "{0}:x:{0}:{1}:{0} user:{home}:/sbin/nologin",
                 id.uid, id.gid
             ));
             id.home = home;
         }
-        let mut vars = env::container_env(store, pod, &p.net.ip, c)?;
-        // What the runtime adds: the image's PATH and HOME unless the pod set them, HOSTNAME.
+        // What the runtime adds: the image's PATH and the passwd HOME unless set, HOSTNAME.
         let host = hostname(pod);
         for (k, v) in [
             ("PATH", img.path.clone()),
@@ -414,6 +423,7 @@ impl Kubelet {
             pod,
             container: c,
             image: &img,
+            user: &user,
             id: &id,
             env: &vars,
             argv: &argv,

@@ -14,6 +14,7 @@ pub mod controllers;
 pub mod dns;
 pub mod env;
 pub mod image;
+pub mod image_layer;
 pub mod kubelet;
 pub mod net;
 pub mod runtime;
