@@ -17,6 +17,7 @@ pub mod image;
 pub mod image_layer;
 pub mod kubelet;
 pub mod net;
+pub mod probe;
 pub mod runtime;
 pub mod store;
 pub mod volumes;
