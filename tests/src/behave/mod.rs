@@ -289,7 +289,7 @@ pub fn run(cluster: &Cluster, objects: &[Value]) -> Outcome {
     loop {
         kueue::reconcile(&mut st, &cluster.local_queues);
         appwrapper::reconcile(&mut st, &adm, ns, &mut timers, &mut problems);
-        trainjob::reconcile(&mut st, ns, &mut problems);
+        trainjob::reconcile(&mut st, ns, &root, &mut problems);
         jobset::reconcile(&mut st, &adm, ns, &mut problems);
         pytorchjob::reconcile(&mut st, &adm, ns, &mut problems);
         mpijob::reconcile(&mut st, &adm, ns, &root, &mut problems);

@@ -21,36 +21,14 @@
 
 use serde_json::{Value, json};
 
-use super::job;
 use super::{Admission, create_pod, ended, phase, set_condition};
+use super::{job, ssh_keys};
 use crate::behave::store::{self, Store};
 
 const L: &str = "training.kubeflow.org/";
 
 pub fn finished(j: &Value) -> Option<bool> {
     super::outcome(j, "Succeeded", "Failed")
-}
-
-fn keypair(dir: &std::path::Path) -> Result<(String, String), String> {
-    let key = dir.join("mpi-ssh-key");
-    let _ = std::fs::remove_file(&key);
-    let _ = std::fs::remove_file(key.with_extension("pub"));
-    let out = std::process::Command::new("ssh-keygen")
-        .args([
-            "-q", "-t", "ecdsa", "-b", "521", "-m", "PEM", "-N", "", "-f",
-        ])
-        .arg(&key)
-        .output()
-        .map_err(|e| format!("ssh-keygen: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "ssh-keygen: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let private = std::fs::read_to_string(&key).map_err(|e| e.to_string())?;
-    let public = std::fs::read_to_string(key.with_extension("pub")).map_err(|e| e.to_string())?;
-    Ok((private, public))
 }
 
 fn ssh_volume(t: &mut Value, job: &Value, name: &str) {
@@ -160,7 +138,7 @@ pub fn reconcile(
             );
         }
         if store.get("Secret", &format!("{name}-ssh")).is_none() {
-            match keypair(scratch) {
+            match ssh_keys::keypair(scratch) {
                 Ok((private, public)) => created(
                     store,
                     problems,
