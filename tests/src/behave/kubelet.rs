@@ -8,6 +8,11 @@
 //! the pod's Ready condition is True while it is Running and every container is ready
 //! (`pkg/kubelet/status/generate.go`, `GeneratePodReadyCondition`).
 //!
+//! A pod's IP is in its status from when its volumes are set up (the sandbox's network comes before
+//! its containers: `SyncPod` creates the sandbox, then starts containers), so the cluster's DNS
+//! records of the pod exist before its containers run; how long CoreDNS takes to serve them is not
+//! modelled.
+//!
 //! `/etc/hosts` is the kubelet's managed hosts file (`pkg/kubelet/kubelet_pods.go`,
 //! `managedHostsFileContent`: localhost, then the pod's IP with `<hostname>.<subdomain>.<ns>.svc.<domain>`
 //! and the hostname) followed by the cluster DNS records, rewritten in place as pods come and go.
@@ -246,6 +251,10 @@ impl Kubelet {
                 set_status(store, name, json!({"phase": "Failed", "reason": e}));
                 return;
             }
+            // The sandbox has its IP before any container starts: the pod's DNS records are in
+            // every hosts file (written at the start of the next pass) when its containers run.
+            set_status(store, name, json!({"phase": "Pending", "podIP": p.net.ip}));
+            return;
         }
         let restart = pod["spec"]["restartPolicy"].as_str().unwrap_or("Always");
         reap(p);
