@@ -28,10 +28,29 @@ if os.environ.get("FAIL_RANK") == str(rank):
     sys.exit(3)
 "#;
 
-/// The cluster: the Trainer's default runtimes and the program's ConfigMap.
+/// DeepSpeed on gloo: `init_distributed` finds rank, world and master from MPI (`mpi_discovery`:
+/// rank 0's `hostname -I`) under its OpenMPI runner, then an allreduce.
+const DS_PY: &str = r#"import os, socket, sys
+import deepspeed, torch
+import torch.distributed as dist
+deepspeed.init_distributed(dist_backend="gloo")
+rank, world = dist.get_rank(), dist.get_world_size()
+t = torch.tensor([rank + 1.0])
+dist.all_reduce(t)
+ok = t.item() == world * (world + 1) / 2
+print(f"deepspeed rank={rank}/{world} on {socket.gethostname()} allreduce={'ok' if ok else 'WRONG'} "
+      f"forwarded={os.environ.get('GREETING')}", flush=True)
+dist.barrier()
+dist.destroy_process_group()
+sys.stdout.flush()
+sys.modules["mpi4py.MPI"].Finalize()  # mpirun counts a rank without it as failed
+os._exit(0 if ok else 1)
+"#;
+
+/// The cluster: the Trainer's default runtimes and the programs' ConfigMap.
 fn cluster() -> Cluster {
     let program = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ranks"},
-        "data": {"ranks.py": RANKS_PY}});
+        "data": {"ranks.py": RANKS_PY, "ds.py": DS_PY}});
     Cluster {
         existing: behave::trainer_runtimes()
             .into_iter()
@@ -181,4 +200,33 @@ fn trainjob_mpi_runtime_failing_rank_fails_the_trainjob() {
         "{failures} failures\n{}",
         out.report()
     );
+}
+
+/// DeepSpeed's own OpenMPI runner as the trainer's command: it runs `mpirun` over the runtime's
+/// hostfile, forwarding only the variables it knows (`PYTHON*`, `NCCL*`, `UCX*`, ...) and what
+/// `--launcher_args` adds.
+#[test]
+fn trainjob_mpi_runtime_deepspeed_openmpi_runner() {
+    let command = json!([
+        "deepspeed",
+        "--hostfile",
+        "/etc/mpi/hostfile",
+        "--launcher",
+        "openmpi",
+        "--launcher_args",
+        "-x GREETING",
+        "/opt/ranks/ds.py"
+    ]);
+    let out = run(trainjob("dso", command, ""));
+    assert!(
+        out.succeeded(),
+        "the TrainJob did not complete:\n{}",
+        out.report()
+    );
+    expect_count(&out, "/3 on dso-", 3);
+    expect_count(&out, "allreduce=ok forwarded=hello", 3);
+    expect_count(&out, "deepspeed rank=0/3 on dso-launcher-0-0 ", 1);
+    // DeepSpeed's runner asks the hostfile's first host (a node: the runtime lists nodes first)
+    // for an address over ssh; the ranks take theirs from MPI instead.
+    expect_count(&out, "cmd = mpirun -n 3 -hostfile /etc/mpi/hostfile", 1);
 }
