@@ -404,38 +404,8 @@ impl Kubelet {
         let img = image::resolve(c["image"].as_str().unwrap_or(""))?;
         let user = self.image_user.clone().unwrap_or_else(|| img.user.clone());
         let mut id: Identity = runtime::identity(pod, c, &user)?;
-        let mut vars = env::container_env(store, pod, &p.net.ip, c)?;
-        // The image's `ENV` lines, then the pod's variables over them.
-        for (k, v) in img.env.iter().rev() {
-            if !vars.iter().any(|(n, _)| n == k) {
-                vars.insert(0, (k.clone(), v.clone()));
-            }
-        }
-        if self.openshift && id.passwd.is_none() && id.uid != 0 {
-            // CRI-O writes a passwd entry for a uid the image lacks (cri-o
-            // `internal/config/.../utils.go` `GeneratePasswd`): name = the uid, home = HOME or the
-            // working directory, shell /sbin/nologin.
-            let home = match vars.iter().find(|(n, _)| n == "HOME") {
-                Some((_, h)) => h.clone(),
-                None => c["workingDir"].as_str().unwrap_or("/").to_string(),
-            };
-            id.passwd = Some(format!(
-                "{0}:x:{0}:{1}:{0} user:{home}:/sbin/nologin",
-                id.uid, id.gid
-            ));
-            id.home = home;
-        }
-        // What the runtime adds: the image's PATH and the passwd HOME unless set, HOSTNAME.
         let host = hostname(pod);
-        for (k, v) in [
-            ("PATH", img.path.clone()),
-            ("HOME", id.home.clone()),
-            ("HOSTNAME", host.clone()),
-        ] {
-            if !vars.iter().any(|(n, _)| n == k) {
-                vars.insert(0, (k.to_string(), v));
-            }
-        }
+        let vars = self.environment(store, pod, p, c, &img, &mut id)?;
         let lookup = |n: &str| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         let mut argv: Vec<String> = Vec::new();
         for section in ["command", "args"] {
@@ -484,6 +454,49 @@ impl Kubelet {
             readiness,
         });
         Ok(())
+    }
+
+    /// The container's environment as the runtime assembles it: the image's `ENV` lines, the
+    /// pod's variables over them, then the image's `PATH`, the passwd `HOME` and `HOSTNAME` where
+    /// unset. On OpenShift, CRI-O first writes a passwd entry for a uid the image lacks (cri-o
+    /// `internal/config/.../utils.go` `GeneratePasswd`): name = the uid, home = `HOME` or the
+    /// working directory, shell /sbin/nologin.
+    fn environment(
+        &self,
+        store: &Store,
+        pod: &Value,
+        p: &PodRun,
+        c: &Value,
+        img: &image::Image,
+        id: &mut Identity,
+    ) -> Result<Vec<(String, String)>, String> {
+        let mut vars = env::container_env(store, pod, &p.net.ip, c)?;
+        for (k, v) in img.env.iter().rev() {
+            if !vars.iter().any(|(n, _)| n == k) {
+                vars.insert(0, (k.clone(), v.clone()));
+            }
+        }
+        if self.openshift && id.passwd.is_none() && id.uid != 0 {
+            let home = match vars.iter().find(|(n, _)| n == "HOME") {
+                Some((_, h)) => h.clone(),
+                None => c["workingDir"].as_str().unwrap_or("/").to_string(),
+            };
+            id.passwd = Some(format!(
+                "{0}:x:{0}:{1}:{0} user:{home}:/sbin/nologin",
+                id.uid, id.gid
+            ));
+            id.home = home;
+        }
+        for (k, v) in [
+            ("PATH", img.path.clone()),
+            ("HOME", id.home.clone()),
+            ("HOSTNAME", hostname(pod)),
+        ] {
+            if !vars.iter().any(|(n, _)| n == k) {
+                vars.insert(0, (k.to_string(), v));
+            }
+        }
+        Ok(vars)
     }
 
     fn kill(&mut self, name: &str, p: &mut PodRun) {

@@ -234,6 +234,35 @@ pub fn script(s: &Spec) -> Result<String, String> {
             q(&file.display().to_string())
         );
     }
+    volume_mounts(s, &r, w)?;
+    let workdir = s.container["workingDir"].as_str().unwrap_or("/");
+    // runc creates the working directory before the root filesystem is made read-only.
+    let _ = writeln!(w, "mkdir -p {r}{}", q(workdir));
+    if s.container["securityContext"]["readOnlyRootFilesystem"] == true {
+        let _ = writeln!(w, "mount -o remount,bind,ro {r}");
+    }
+    let _ = writeln!(w, "hostname {}", q(s.hostname));
+    let _ = writeln!(w, "cd {r}");
+    let (bounding, groups, nnp) = privileges(s)?;
+    let _ = write!(
+        w,
+        "exec chroot . /usr/bin/setpriv --reuid={} --regid={} {groups} --inh-caps=-all --bounding-set={bounding}{nnp} /usr/bin/env -i",
+        s.id.uid, s.id.gid
+    );
+    for (k, v) in s.env {
+        let _ = write!(w, " {}", q(&format!("{k}={v}")));
+    }
+    let _ = write!(w, " /bin/sh -c 'cd \"$0\" && exec \"$@\"' {}", q(workdir));
+    for a in s.argv {
+        let _ = write!(w, " {}", q(a));
+    }
+    let _ = writeln!(w);
+    Ok(o)
+}
+
+/// Lines that bind-mount the container's volume mounts (a `subPath` is made when missing, as
+/// the kubelet makes it) into the root at `r`, read-only where the mount says so.
+fn volume_mounts(s: &Spec, r: &str, w: &mut String) -> Result<(), String> {
     let by_name: std::collections::BTreeMap<&str, &PathBuf> = s
         .volumes
         .iter()
@@ -263,14 +292,13 @@ pub fn script(s: &Spec) -> Result<String, String> {
             let _ = writeln!(w, "mount -o remount,bind,ro {target}");
         }
     }
-    let workdir = s.container["workingDir"].as_str().unwrap_or("/");
-    // runc creates the working directory before the root filesystem is made read-only.
-    let _ = writeln!(w, "mkdir -p {r}{}", q(workdir));
-    if s.container["securityContext"]["readOnlyRootFilesystem"] == true {
-        let _ = writeln!(w, "mount -o remount,bind,ro {r}");
-    }
-    let _ = writeln!(w, "hostname {}", q(s.hostname));
-    let _ = writeln!(w, "cd {r}");
+    Ok(())
+}
+
+/// The process's privileges for `setpriv`: the capability bounding set (containerd's defaults
+/// with the container's drops and adds), the supplementary groups, and `--no-new-privs` for
+/// `allowPrivilegeEscalation: false`.
+fn privileges(s: &Spec) -> Result<(String, String, &'static str), String> {
     let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
     let sc = &s.container["securityContext"];
     if sc["privileged"] == true {
@@ -304,20 +332,7 @@ pub fn script(s: &Spec) -> Result<String, String> {
     } else {
         ""
     };
-    let _ = write!(
-        w,
-        "exec chroot . /usr/bin/setpriv --reuid={} --regid={} {groups} --inh-caps=-all --bounding-set={bounding}{nnp} /usr/bin/env -i",
-        s.id.uid, s.id.gid
-    );
-    for (k, v) in s.env {
-        let _ = write!(w, " {}", q(&format!("{k}={v}")));
-    }
-    let _ = write!(w, " /bin/sh -c 'cd \"$0\" && exec \"$@\"' {}", q(workdir));
-    for a in s.argv {
-        let _ = write!(w, " {}", q(a));
-    }
-    let _ = writeln!(w);
-    Ok(o)
+    Ok((bounding, groups, nnp))
 }
 
 /// Start the container: `ip netns exec` into the pod's network, `unshare` the rest. Output goes to

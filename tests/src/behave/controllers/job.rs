@@ -260,3 +260,30 @@ fn labels(t: &mut Value, name: &str, uid: &str) {
         t["metadata"]["labels"][k] = Value::from(v);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(phase: &str, restarts: u64) -> Value {
+        json!({"status": {"phase": phase, "containerStatuses": [{"name": "c", "restartCount": restarts}]}})
+    }
+
+    #[test]
+    fn on_failure_restarts_of_live_pods_count_against_the_backoff_limit() {
+        let job = |policy: &str| json!({"spec": {"template": {"spec": {"restartPolicy": policy}}}});
+        let pods = [pod("Running", 4), pod("Pending", 2), pod("Failed", 9)];
+        assert!(past_backoff_limit_on_failure(&job("OnFailure"), &pods, 6));
+        assert!(!past_backoff_limit_on_failure(&job("OnFailure"), &pods, 7));
+        assert!(!past_backoff_limit_on_failure(&job("Never"), &pods, 6));
+        assert!(past_backoff_limit_on_failure(
+            &job("OnFailure"),
+            &pods[1..2],
+            0
+        ));
+        assert_eq!(
+            failure(&job("OnFailure"), &pods),
+            Some("BackoffLimitExceeded")
+        );
+    }
+}

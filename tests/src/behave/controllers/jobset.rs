@@ -297,3 +297,67 @@ fn construct_job(js: &Value, r: &Value, i: u64, global_index: u64, global: u64, 
     }
     json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": j["spec"]})
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn child(rjob: &str, i: u64, status: Value, condition: Option<&str>) -> Value {
+        let mut j = json!({"metadata": {"name": format!("js-{rjob}-{i}"),
+                "labels": {format!("{L}replicatedjob-name"): rjob}},
+            "spec": {"parallelism": 2, "completions": 2}, "status": status});
+        if let Some(c) = condition {
+            set_condition(&mut j, c, "");
+        }
+        j
+    }
+
+    fn launcher_waits_for_nodes() -> Value {
+        json!({"metadata": {"name": "js"}, "spec": {"replicatedJobs": [
+            {"name": "node", "replicas": 2, "template": {"spec": {}}},
+            {"name": "launcher", "dependsOn": [{"name": "node", "status": "Ready"}],
+             "template": {"spec": {}}}]}})
+    }
+
+    #[test]
+    fn a_job_is_ready_when_its_ready_and_succeeded_pods_cover_its_parallelism() {
+        let js = launcher_waits_for_nodes();
+        let children = [
+            child(
+                "node",
+                0,
+                json!({"active": 2, "ready": 1, "succeeded": 1}),
+                None,
+            ),
+            child("node", 1, json!({"active": 2, "ready": 1}), None),
+        ];
+        let st = replicated_job_statuses(&js, &children);
+        assert_eq!(
+            st[0],
+            json!({"name": "node", "ready": 1, "succeeded": 0, "failed": 0, "active": 2, "suspended": 0})
+        );
+        assert_eq!(st[1]["ready"], 0);
+    }
+
+    #[test]
+    fn a_dependent_job_waits_until_every_job_it_depends_on_is_ready_or_done() {
+        let mut js = launcher_waits_for_nodes();
+        let rjobs = js["spec"]["replicatedJobs"].clone();
+        let children = |second: Value, cond| {
+            [
+                child("node", 0, json!({"active": 2, "ready": 2}), None),
+                child("node", 1, second, cond),
+            ]
+        };
+        for (second, cond, reached) in [
+            (json!({"active": 2, "ready": 1}), None, false),
+            (json!({"active": 2, "ready": 2}), None, true),
+            (json!({}), Some("Failed"), true),
+        ] {
+            js["status"]["replicatedJobsStatus"] =
+                Value::from(replicated_job_statuses(&js, &children(second, cond)));
+            assert_eq!(dependencies_reached(&js, &rjobs[1]), reached);
+        }
+        assert!(dependencies_reached(&js, &rjobs[0]));
+    }
+}
