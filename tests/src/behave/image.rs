@@ -7,8 +7,15 @@
 //! `HOME` from the image's passwd entry for the uid, or `/` when there is none
 //! (containerd `pkg/oci/spec_opts.go`, `WithUser`/`WithAdditionalGIDs`; runc `libcontainer/init_linux.go`
 //! `setupUser` falls back to `HOME=/`), and ssh finds `~/.ssh/config` and keys from `pw_dir`.
+//!
+//! An image's own files (its configuration, wrappers) and its `ENV` lines are modelled too, in
+//! [`super::image_layer`]: the runtime writes the files into the container's layer, and the
+//! variables are the container's environment before the pod's own (containerd `WithEnv`, then the
+//! CRI config's).
 
 use std::path::{Path, PathBuf};
+
+use super::image_layer::{self, ImageFile};
 
 /// Where `install.sh` puts the virtualenvs.
 pub const VENV_ROOT: &str = "/opt/mltrain-e2e";
@@ -52,6 +59,10 @@ pub struct Image {
     pub user: ImageUser,
     /// Files of this machine the image does not have (overlay whiteouts).
     pub absent: Vec<&'static str>,
+    /// Files the image adds or replaces.
+    pub files: Vec<ImageFile>,
+    /// The image's `ENV` lines besides `PATH`.
+    pub env: Vec<(String, String)>,
 }
 
 /// Which virtualenv an image reference stands for. Unknown references are an error, so a case can
@@ -59,12 +70,15 @@ pub struct Image {
 pub fn resolve(reference: &str) -> Result<Image, String> {
     let mut user = ImageUser::RootAssuming;
     let mut absent = Vec::new();
+    let mut trainer_deepspeed = false;
     let venv = if is_mxnet(reference) {
         "mxnet"
     } else if is_torch(reference) {
         if reference.contains("trainer/deepspeed-runtime") {
             // kubeflow/trainer `cmd/runtimes/deepspeed/Dockerfile`: `useradd -m mpiuser` (uid 1000,
-            // home /home/mpiuser), openssh and OpenMPI, no pdsh.
+            // home /home/mpiuser), `ENV HOME=/home/mpiuser`, openssh and OpenMPI, no pdsh, and the
+            // SSH layer of `image_layer`.
+            trainer_deepspeed = true;
             user = ImageUser::Named {
                 name: "mpiuser".into(),
                 uid: 1000,
@@ -95,11 +109,21 @@ pub fn resolve(reference: &str) -> Result<Image, String> {
         "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         venv.join("bin").display()
     );
+    let (files, env) = if trainer_deepspeed {
+        (
+            image_layer::trainer_deepspeed(&venv)?,
+            vec![("HOME".to_string(), "/home/mpiuser".to_string())],
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
     Ok(Image {
         venv,
         path,
         user,
         absent,
+        files,
+        env,
     })
 }
 

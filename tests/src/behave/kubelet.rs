@@ -4,6 +4,14 @@
 //! statuses back to the store (`pkg/kubelet/kubelet_pods.go`, `getPhase`): Succeeded when every
 //! container exited 0, Failed when one failed and `restartPolicy` is Never; with OnFailure a failed
 //! container is restarted in place. A pod deleted from the store has its processes killed.
+//! A container is ready while it runs and its readiness probe (if any, [`super::probe`]) succeeds;
+//! the pod's Ready condition is True while it is Running and every container is ready
+//! (`pkg/kubelet/status/generate.go`, `GeneratePodReadyCondition`).
+//!
+//! A pod's IP is in its status from when its volumes are set up (the sandbox's network comes before
+//! its containers: `SyncPod` creates the sandbox, then starts containers), so the cluster's DNS
+//! records of the pod exist before its containers run; how long CoreDNS takes to serve them is not
+//! modelled.
 //!
 //! `/etc/hosts` is the kubelet's managed hosts file (`pkg/kubelet/kubelet_pods.go`,
 //! `managedHostsFileContent`: localhost, then the pod's IP with `<hostname>.<subdomain>.<ns>.svc.<domain>`
@@ -20,6 +28,7 @@ use super::dns;
 use super::env;
 use super::image::{self, ImageUser};
 use super::net::{Network, PodNet};
+use super::probe;
 use super::runtime::{self, Identity};
 use super::store::{self, Store};
 use super::volumes;
@@ -44,13 +53,24 @@ struct Running {
     /// One log file per start.
     logs: Vec<PathBuf>,
     script: PathBuf,
+    /// The readiness worker, when the container has a `readinessProbe`.
+    readiness: Option<probe::Readiness>,
+}
+
+impl Running {
+    /// Running, and its readiness probe (if any) has succeeded.
+    fn ready(&self) -> bool {
+        self.child.is_some() && self.readiness.as_ref().is_none_or(|r| r.ready)
+    }
 }
 
 struct PodRun {
     net: PodNet,
     dir: PathBuf,
     hosts: PathBuf,
-    started: bool,
+    /// When its volumes were set up and its containers could start: its probe workers tick from
+    /// then.
+    started: Option<Instant>,
     waiting_since: Instant,
     init_next: usize,
     containers: Vec<Running>,
@@ -124,7 +144,7 @@ impl Kubelet {
     pub fn waiting(&self) -> Vec<(String, f64)> {
         self.pods
             .iter()
-            .filter(|(_, p)| !p.started)
+            .filter(|(_, p)| p.started.is_none())
             .map(|(n, p)| (n.clone(), p.waiting_since.elapsed().as_secs_f64()))
             .collect()
     }
@@ -175,7 +195,7 @@ impl Kubelet {
             net,
             dir,
             hosts,
-            started: false,
+            started: None,
             waiting_since: Instant::now(),
             init_next: 0,
             containers: Vec::new(),
@@ -221,7 +241,7 @@ impl Kubelet {
         if p.failed_to_start.is_some() {
             return;
         }
-        if !p.started {
+        if p.started.is_none() {
             if !volumes::missing_sources(store, &pod).is_empty() {
                 return;
             }
@@ -231,32 +251,42 @@ impl Kubelet {
                 set_status(store, name, json!({"phase": "Failed", "reason": e}));
                 return;
             }
+            // The sandbox has its IP before any container starts: the pod's DNS records are in
+            // every hosts file (written at the start of the next pass) when its containers run.
+            set_status(store, name, json!({"phase": "Pending", "podIP": p.net.ip}));
+            return;
         }
         let restart = pod["spec"]["restartPolicy"].as_str().unwrap_or("Always");
-        // Reap.
-        for c in &mut p.containers {
-            if let Some(child) = c.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
+        reap(p);
+        self.restart_failed(name, p, restart);
+        for c in p.containers.iter_mut().filter(|c| !c.init) {
+            if let Some(r) = c.readiness.as_mut()
+                && let Err(e) = r.tick(&p.net.netns, c.child.is_some())
             {
-                c.child = None;
-                c.exit = Some(status.code().unwrap_or(128 + 9));
+                self.problems.push(format!("pod {name}: {e}"));
             }
         }
-        // Restart in place (OnFailure, or Always for non-init containers).
-        let again: Vec<usize> = p
-            .containers
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| {
-                c.child.is_none()
-                    && matches!(c.exit, Some(code) if code != 0)
-                    && (restart == "OnFailure" || restart == "Always")
-                    && c.restarts < 20
-            })
-            .map(|(i, _)| i)
-            .collect();
-        for i in again {
-            let c = &mut p.containers[i];
+        let init_failed = p.containers.iter().any(|c| {
+            c.init && c.child.is_none() && matches!(c.exit, Some(x) if x != 0) && restart == "Never"
+        });
+        if !init_failed && let Err(e) = self.start_next(store, &pod, p) {
+            self.fail(store, name, p, e);
+            return;
+        }
+        self.publish(store, name, p, restart, init_failed);
+    }
+
+    /// Restart failed containers in place (OnFailure, or Always): a new container, whose
+    /// readiness starts over.
+    fn restart_failed(&mut self, name: &str, p: &mut PodRun, restart: &str) {
+        for c in p.containers.iter_mut() {
+            let again = c.child.is_none()
+                && matches!(c.exit, Some(code) if code != 0)
+                && (restart == "OnFailure" || restart == "Always")
+                && c.restarts < 20;
+            if !again {
+                continue;
+            }
             c.restarts += 1;
             let log = c.script.with_extension(format!("log.{}", c.restarts));
             match runtime::start(&p.net.netns, &c.script, &log) {
@@ -264,45 +294,46 @@ impl Kubelet {
                     c.child = Some(child);
                     c.exit = None;
                     c.logs.push(log);
+                    if let Some(r) = c.readiness.as_mut() {
+                        r.restarted();
+                    }
                 }
                 Err(e) => self.problems.push(format!("pod {name}: {e}")),
             }
         }
-        // Init containers in order, then the containers.
-        let inits = pod["spec"]["initContainers"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+    }
+
+    /// Init containers one at a time and in order, once the previous one succeeded; then the
+    /// containers together.
+    fn start_next(&mut self, store: &Store, pod: &Value, p: &mut PodRun) -> Result<(), String> {
         let init_done = p
             .containers
             .iter()
             .filter(|c| c.init)
             .all(|c| c.exit == Some(0));
-        let init_failed = p.containers.iter().any(|c| {
-            c.init && c.child.is_none() && matches!(c.exit, Some(x) if x != 0) && restart == "Never"
-        });
-        if !init_failed && init_done {
-            if p.init_next < inits.len() {
-                let c = inits[p.init_next].clone();
-                p.init_next += 1;
-                if let Err(e) = self.start_container(store, &pod, p, &c, true) {
-                    self.fail(store, name, p, e);
-                    return;
-                }
-            } else if !p.containers.iter().any(|c| !c.init) {
-                for c in pod["spec"]["containers"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                {
-                    if let Err(e) = self.start_container(store, &pod, p, &c, false) {
-                        self.fail(store, name, p, e);
-                        return;
-                    }
-                }
-            }
+        if !init_done {
+            return Ok(());
         }
-        self.publish(store, name, p, restart, init_failed);
+        let inits = pod["spec"]["initContainers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if p.init_next < inits.len() {
+            let c = inits[p.init_next].clone();
+            p.init_next += 1;
+            return self.start_container(store, pod, p, &c, true);
+        }
+        if p.containers.iter().any(|c| !c.init) {
+            return Ok(());
+        }
+        for c in pod["spec"]["containers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            self.start_container(store, pod, p, &c, false)?;
+        }
+        Ok(())
     }
 
     fn fail(&mut self, store: &mut Store, name: &str, p: &mut PodRun, e: String) {
@@ -337,10 +368,10 @@ impl Kubelet {
                     (false, Some(code)) => json!({"terminated": {"exitCode": code}}),
                     _ => json!({"waiting": {}}),
                 };
-                json!({"name": c.name, "state": state, "restartCount": c.restarts, "ready": c.child.is_some()})
+                json!({"name": c.name, "state": state, "restartCount": c.restarts, "ready": c.ready()})
             })
             .collect();
-        let ready = phase == "Running" && main.iter().all(|c| c.child.is_some());
+        let ready = phase == "Running" && main.iter().all(|c| c.ready());
         set_status(
             store,
             name,
@@ -357,7 +388,7 @@ impl Kubelet {
         unsupported(pod)?;
         let claims = self.root.join("claims");
         volumes::setup(store, pod, &p.net.ip, &p.dir, &claims)?;
-        p.started = true;
+        p.started = Some(Instant::now());
         Ok(())
     }
 
@@ -373,29 +404,8 @@ impl Kubelet {
         let img = image::resolve(c["image"].as_str().unwrap_or(""))?;
         let user = self.image_user.clone().unwrap_or_else(|| img.user.clone());
         let mut id: Identity = runtime::identity(pod, c, &user)?;
-        if self.openshift && id.passwd.is_none() && id.uid != 0 {
-            // CRI-O writes a passwd entry for a uid the image lacks (cri-o
-            // `internal/config/.../utils.go` `GeneratePasswd`): name = the uid, home = HOME or the
-            // working directory, shell /sbin/nologin.
-            let home = c["workingDir"].as_str().unwrap_or("/").to_string();
-            id.passwd = Some(format!(
-                "{0}:x:{0}:{1}:{0} user:{home}:/sbin/nologin",
-                id.uid, id.gid
-            ));
-            id.home = home;
-        }
-        let mut vars = env::container_env(store, pod, &p.net.ip, c)?;
-        // What the runtime adds: the image's PATH and HOME unless the pod set them, HOSTNAME.
         let host = hostname(pod);
-        for (k, v) in [
-            ("PATH", img.path.clone()),
-            ("HOME", id.home.clone()),
-            ("HOSTNAME", host.clone()),
-        ] {
-            if !vars.iter().any(|(n, _)| n == k) {
-                vars.insert(0, (k.to_string(), v));
-            }
-        }
+        let vars = self.environment(store, pod, p, c, &img, &mut id)?;
         let lookup = |n: &str| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         let mut argv: Vec<String> = Vec::new();
         for section in ["command", "args"] {
@@ -414,6 +424,7 @@ impl Kubelet {
             pod,
             container: c,
             image: &img,
+            user: &user,
             id: &id,
             env: &vars,
             argv: &argv,
@@ -427,6 +438,10 @@ impl Kubelet {
         let script = p.dir.join(format!("{cname}.sh"));
         std::fs::write(&script, text).map_err(|e| e.to_string())?;
         let log = p.dir.join(format!("{cname}.log"));
+        let readiness = match init {
+            true => None,
+            false => probe::Readiness::of(c, &p.net.ip, p.started.unwrap_or_else(Instant::now))?,
+        };
         let child = runtime::start(&p.net.netns, &script, &log)?;
         p.containers.push(Running {
             name: cname,
@@ -436,8 +451,52 @@ impl Kubelet {
             restarts: 0,
             logs: vec![log],
             script,
+            readiness,
         });
         Ok(())
+    }
+
+    /// The container's environment as the runtime assembles it: the image's `ENV` lines, the
+    /// pod's variables over them, then the image's `PATH`, the passwd `HOME` and `HOSTNAME` where
+    /// unset. On OpenShift, CRI-O first writes a passwd entry for a uid the image lacks (cri-o
+    /// `internal/config/.../utils.go` `GeneratePasswd`): name = the uid, home = `HOME` or the
+    /// working directory, shell /sbin/nologin.
+    fn environment(
+        &self,
+        store: &Store,
+        pod: &Value,
+        p: &PodRun,
+        c: &Value,
+        img: &image::Image,
+        id: &mut Identity,
+    ) -> Result<Vec<(String, String)>, String> {
+        let mut vars = env::container_env(store, pod, &p.net.ip, c)?;
+        for (k, v) in img.env.iter().rev() {
+            if !vars.iter().any(|(n, _)| n == k) {
+                vars.insert(0, (k.clone(), v.clone()));
+            }
+        }
+        if self.openshift && id.passwd.is_none() && id.uid != 0 {
+            let home = match vars.iter().find(|(n, _)| n == "HOME") {
+                Some((_, h)) => h.clone(),
+                None => c["workingDir"].as_str().unwrap_or("/").to_string(),
+            };
+            id.passwd = Some(format!(
+                "{0}:x:{0}:{1}:{0} user:{home}:/sbin/nologin",
+                id.uid, id.gid
+            ));
+            id.home = home;
+        }
+        for (k, v) in [
+            ("PATH", img.path.clone()),
+            ("HOME", id.home.clone()),
+            ("HOSTNAME", hostname(pod)),
+        ] {
+            if !vars.iter().any(|(n, _)| n == k) {
+                vars.insert(0, (k.to_string(), v));
+            }
+        }
+        Ok(vars)
     }
 
     fn kill(&mut self, name: &str, p: &mut PodRun) {
@@ -478,6 +537,18 @@ impl Kubelet {
     }
 }
 
+/// Collect the exit codes of containers that ended.
+fn reap(p: &mut PodRun) {
+    for c in &mut p.containers {
+        if let Some(child) = c.child.as_mut()
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            c.child = None;
+            c.exit = Some(status.code().unwrap_or(128 + 9));
+        }
+    }
+}
+
 /// What the kubelet model does not do fails the pod loudly rather than being ignored.
 fn unsupported(pod: &Value) -> Result<(), String> {
     let spec = &pod["spec"];
@@ -492,18 +563,12 @@ fn unsupported(pod: &Value) -> Result<(), String> {
     for section in ["initContainers", "containers"] {
         for c in spec[section].as_array().into_iter().flatten() {
             let name = c["name"].as_str().unwrap_or("");
-            for key in [
-                "readinessProbe",
-                "livenessProbe",
-                "startupProbe",
-                "lifecycle",
-            ] {
-                if !c[key].is_null() {
-                    return Err(format!(
-                        "container {name}: {key} is not modelled by the harness"
-                    ));
-                }
+            if !c["lifecycle"].is_null() {
+                return Err(format!(
+                    "container {name}: lifecycle is not modelled by the harness"
+                ));
             }
+            probe::check(c)?;
             if section == "initContainers" && c["restartPolicy"] == "Always" {
                 return Err(format!(
                     "init container {name}: sidecars are not modelled by the harness"

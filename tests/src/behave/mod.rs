@@ -14,8 +14,10 @@ pub mod controllers;
 pub mod dns;
 pub mod env;
 pub mod image;
+pub mod image_layer;
 pub mod kubelet;
 pub mod net;
+pub mod probe;
 pub mod runtime;
 pub mod store;
 pub mod volumes;
@@ -237,30 +239,9 @@ pub fn run(cluster: &Cluster, objects: &[Value]) -> Outcome {
         problems.push(format!("{}: {e}", root.display()));
     }
     let mut st = store::Store::default();
-    let ns = cluster.namespace.as_str();
-    for o in cluster.existing.iter() {
-        if let Err(e) = st.create(o.clone(), ns) {
-            problems.push(e);
-        }
-    }
-    let mut top = Vec::new();
-    for o in objects {
-        let mut o = o.clone();
-        if store::kind(&o) == "AppWrapper" && o["spec"]["suspend"].is_null() {
-            // The AppWrapper webhook suspends every AppWrapper for Kueue to admit
-            // (appwrapper `internal/webhook/appwrapper_webhook.go`, `Default`:
-            // `jobframework.ApplyDefaultForSuspend`, with Kueue integration on by default).
-            o["spec"]["suspend"] = Value::from(true);
-        }
-        let o = &o;
-        if WORKLOADS.contains(&store::kind(o)) {
-            top.push((store::kind(o).to_string(), store::name(o).to_string()));
-        }
-        if let Err(e) = st.create(o.clone(), ns) {
-            problems.push(e);
-        }
-    }
+    let top = create(&mut st, cluster, objects, &mut problems);
     problems.extend(dns::unsupported(&st));
+    let ns = cluster.namespace.as_str();
     let openshift = cluster.openshift_uid_start.is_some();
     let mut kubelet = match kubelet::Kubelet::new(&root, cluster.image_user.clone(), openshift, ns)
     {
@@ -278,56 +259,7 @@ pub fn run(cluster: &Cluster, objects: &[Value]) -> Outcome {
             };
         }
     };
-    let adm = Admission {
-        openshift_uid_start: cluster.openshift_uid_start,
-        priority_classes: cluster.priority_classes.clone(),
-    };
-    let mut timers = appwrapper::Timers::default();
-    let mut ended_at: Option<Instant> = None;
-    loop {
-        kueue::reconcile(&mut st, &cluster.local_queues);
-        appwrapper::reconcile(&mut st, &adm, ns, &mut timers, &mut problems);
-        trainjob::reconcile(&mut st, ns, &mut problems);
-        jobset::reconcile(&mut st, &adm, ns, &mut problems);
-        pytorchjob::reconcile(&mut st, &adm, ns, &mut problems);
-        mpijob::reconcile(&mut st, &adm, ns, &root, &mut problems);
-        job::reconcile(&mut st, &adm, ns, &mut problems);
-        st.collect_garbage();
-        kubelet.sync(&mut st);
-        let all_done = top
-            .iter()
-            .all(|(k, n)| st.get(k, n).and_then(end_of).is_some());
-        if all_done {
-            let at = *ended_at.get_or_insert_with(Instant::now);
-            if !kubelet.any_running() {
-                break;
-            }
-            if at.elapsed() > cluster.drain {
-                for p in kubelet.running_pods() {
-                    problems.push(format!(
-                        "pod {p} still running {}s after its job ended",
-                        cluster.drain.as_secs()
-                    ));
-                }
-                break;
-            }
-        }
-        if started.elapsed() > cluster.deadline {
-            problems.push(format!(
-                "deadline: after {}s the job has not ended; running pods: {:?}",
-                cluster.deadline.as_secs(),
-                kubelet.running_pods()
-            ));
-            for (pod, secs) in kubelet.waiting() {
-                problems.push(format!(
-                    "pod {pod} waited {secs:.0}s for its volumes' ConfigMaps and Secrets"
-                ));
-            }
-            problems.extend(kueue::stuck(&st, &cluster.local_queues));
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    run_until_done(cluster, &root, &top, &mut st, &mut kubelet, &mut problems);
     kubelet.shutdown();
     problems.append(&mut kubelet.problems);
     // Controllers retry each tick: say each problem once.
@@ -351,5 +283,102 @@ pub fn run(cluster: &Cluster, objects: &[Value]) -> Outcome {
         problems,
         events: st.events,
         seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// Create what exists already, then the user's objects as the API server admits them; the
+/// workloads among them (`Kind`, `name`).
+fn create(
+    st: &mut store::Store,
+    cluster: &Cluster,
+    objects: &[Value],
+    problems: &mut Vec<String>,
+) -> Vec<(String, String)> {
+    let ns = cluster.namespace.as_str();
+    for o in cluster.existing.iter() {
+        if let Err(e) = st.create(o.clone(), ns) {
+            problems.push(e);
+        }
+    }
+    let mut top = Vec::new();
+    for o in objects {
+        let mut o = o.clone();
+        if store::kind(&o) == "AppWrapper" && o["spec"]["suspend"].is_null() {
+            // The AppWrapper webhook suspends every AppWrapper for Kueue to admit
+            // (appwrapper `internal/webhook/appwrapper_webhook.go`, `Default`:
+            // `jobframework.ApplyDefaultForSuspend`, with Kueue integration on by default).
+            o["spec"]["suspend"] = Value::from(true);
+        }
+        if WORKLOADS.contains(&store::kind(&o)) {
+            top.push((store::kind(&o).to_string(), store::name(&o).to_string()));
+        }
+        if let Err(e) = st.create(o, ns) {
+            problems.push(e);
+        }
+    }
+    top
+}
+
+/// The cluster's loop: every controller, the garbage collector and the node, ten times a second,
+/// until every workload ended and its pods are gone (or the drain period is over), or the deadline.
+fn run_until_done(
+    cluster: &Cluster,
+    root: &std::path::Path,
+    top: &[(String, String)],
+    st: &mut store::Store,
+    kubelet: &mut kubelet::Kubelet,
+    problems: &mut Vec<String>,
+) {
+    let started = Instant::now();
+    let ns = cluster.namespace.as_str();
+    let adm = Admission {
+        openshift_uid_start: cluster.openshift_uid_start,
+        priority_classes: cluster.priority_classes.clone(),
+    };
+    let mut timers = appwrapper::Timers::default();
+    let mut ended_at: Option<Instant> = None;
+    loop {
+        kueue::reconcile(st, &cluster.local_queues);
+        appwrapper::reconcile(st, &adm, ns, &mut timers, problems);
+        trainjob::reconcile(st, ns, root, problems);
+        jobset::reconcile(st, &adm, ns, problems);
+        pytorchjob::reconcile(st, &adm, ns, problems);
+        mpijob::reconcile(st, &adm, ns, root, problems);
+        job::reconcile(st, &adm, ns, problems);
+        st.collect_garbage();
+        kubelet.sync(st);
+        let all_done = top
+            .iter()
+            .all(|(k, n)| st.get(k, n).and_then(end_of).is_some());
+        if all_done {
+            let at = *ended_at.get_or_insert_with(Instant::now);
+            if !kubelet.any_running() {
+                return;
+            }
+            if at.elapsed() > cluster.drain {
+                for p in kubelet.running_pods() {
+                    problems.push(format!(
+                        "pod {p} still running {}s after its job ended",
+                        cluster.drain.as_secs()
+                    ));
+                }
+                return;
+            }
+        }
+        if started.elapsed() > cluster.deadline {
+            problems.push(format!(
+                "deadline: after {}s the job has not ended; running pods: {:?}",
+                cluster.deadline.as_secs(),
+                kubelet.running_pods()
+            ));
+            for (pod, secs) in kubelet.waiting() {
+                problems.push(format!(
+                    "pod {pod} waited {secs:.0}s for its volumes' ConfigMaps and Secrets"
+                ));
+            }
+            problems.extend(kueue::stuck(st, &cluster.local_queues));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

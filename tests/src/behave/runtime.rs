@@ -12,6 +12,7 @@
 //! refused as the kubelet refuses it (`verifyRunAsNonRoot`).
 
 use std::fmt::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -126,6 +127,8 @@ pub struct Spec<'a> {
     pub pod: &'a Value,
     pub container: &'a Value,
     pub image: &'a Image,
+    /// What the image's passwd says (the image's own model, or the cluster's override).
+    pub user: &'a ImageUser,
     pub id: &'a Identity,
     pub env: &'a [(String, String)],
     pub argv: &'a [String],
@@ -134,6 +137,68 @@ pub struct Spec<'a> {
     pub hosts_file: &'a Path,
     pub resolv_file: &'a Path,
     pub dir: &'a Path,
+}
+
+/// The container's own layer (the overlay's upper directory) before it starts: the image's
+/// whiteouts and files, its user's home, and the passwd model's entry for the pod's uid.
+fn write_layer(s: &Spec, upper: &Path) -> Result<(), String> {
+    let err = |what: &Path, e: std::io::Error| format!("{}: {e}", what.display());
+    for path in &s.image.absent {
+        // An overlay whiteout: a 0/0 character device hides the lower file.
+        let at = upper.join(path.trim_start_matches('/'));
+        let dir = at.parent().expect("an absolute path has a parent");
+        std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
+        let ok = Command::new("mknod")
+            .arg(&at)
+            .args(["c", "0", "0"])
+            .status()
+            .map_err(|e| format!("mknod: {e}"))?;
+        if !ok.success() {
+            return Err(format!("mknod {}", at.display()));
+        }
+    }
+    for f in &s.image.files {
+        let at = upper.join(f.path.trim_start_matches('/'));
+        let dir = at.parent().expect("an absolute path has a parent");
+        std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
+        std::fs::write(&at, &f.content).map_err(|e| err(&at, e))?;
+        std::os::unix::fs::chown(&at, Some(f.uid), Some(f.gid)).map_err(|e| err(&at, e))?;
+        std::fs::set_permissions(&at, std::fs::Permissions::from_mode(f.mode))
+            .map_err(|e| err(&at, e))?;
+    }
+    if let ImageUser::Named { uid, gid, home, .. } = s.user
+        && home.starts_with("/home/")
+    {
+        // `useradd -m`: the image's user owns its home, whoever the pod runs as.
+        let home = upper.join(home.trim_start_matches('/'));
+        std::fs::create_dir_all(&home).map_err(|e| err(&home, e))?;
+        std::os::unix::fs::chown(&home, Some(*uid), Some(*gid)).map_err(|e| err(&home, e))?;
+    }
+    if let Some(line) = &s.id.passwd {
+        let etc = upper.join("etc");
+        std::fs::create_dir_all(&etc).map_err(|e| err(&etc, e))?;
+        let base =
+            std::fs::read_to_string("/etc/passwd").map_err(|e| err(Path::new("/etc/passwd"), e))?;
+        let passwd = etc.join("passwd");
+        std::fs::write(&passwd, passwd_with(&base, line)).map_err(|e| err(&passwd, e))?;
+    }
+    Ok(())
+}
+
+/// This machine's passwd with the image's entry for the pod's uid: an entry of the machine with
+/// the same uid or name is not the image's and goes (`getpwuid` returns the first match, and the
+/// image's `/etc/passwd` has no other user with that uid).
+fn passwd_with(base: &str, line: &str) -> String {
+    let field = |l: &str, i: usize| l.split(':').nth(i).map(str::to_string);
+    let (name, uid) = (field(line, 0), field(line, 2));
+    let mut out: String = base
+        .lines()
+        .filter(|l| field(l, 0) != name && field(l, 2) != uid)
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    out.push_str(line);
+    out.push('\n');
+    out
 }
 
 /// The root-side setup script that becomes the container.
@@ -146,33 +211,8 @@ pub fn script(s: &Spec) -> Result<String, String> {
     let mut o = String::new();
     let w = &mut o;
     let _ = writeln!(w, "set -eu\nmount --make-rprivate /");
-    // The image's layer: the passwd model, and the home it names owned by the user.
     let upper = s.dir.join("upper");
-    for path in &s.image.absent {
-        // An overlay whiteout: a 0/0 character device hides the lower file.
-        let at = upper.join(path.trim_start_matches('/'));
-        std::fs::create_dir_all(at.parent().expect("parent")).map_err(|e| e.to_string())?;
-        let ok = std::process::Command::new("mknod")
-            .arg(&at)
-            .args(["c", "0", "0"])
-            .status()
-            .map_err(|e| e.to_string())?;
-        if !ok.success() {
-            return Err(format!("mknod {}", at.display()));
-        }
-    }
-    if let Some(line) = &s.id.passwd {
-        std::fs::create_dir_all(upper.join("etc")).map_err(|e| e.to_string())?;
-        let base = std::fs::read_to_string("/etc/passwd").map_err(|e| e.to_string())?;
-        std::fs::write(upper.join("etc/passwd"), format!("{base}{line}\n"))
-            .map_err(|e| e.to_string())?;
-        if s.id.home.starts_with("/home/") {
-            let home = upper.join(s.id.home.trim_start_matches('/'));
-            std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
-            std::os::unix::fs::chown(&home, Some(s.id.uid), Some(s.id.gid))
-                .map_err(|e| e.to_string())?;
-        }
-    }
+    write_layer(s, &upper)?;
     let _ = writeln!(
         w,
         "mount -t overlay overlay -o lowerdir=/,upperdir={},workdir={} {r}",
@@ -194,6 +234,35 @@ pub fn script(s: &Spec) -> Result<String, String> {
             q(&file.display().to_string())
         );
     }
+    volume_mounts(s, &r, w)?;
+    let workdir = s.container["workingDir"].as_str().unwrap_or("/");
+    // runc creates the working directory before the root filesystem is made read-only.
+    let _ = writeln!(w, "mkdir -p {r}{}", q(workdir));
+    if s.container["securityContext"]["readOnlyRootFilesystem"] == true {
+        let _ = writeln!(w, "mount -o remount,bind,ro {r}");
+    }
+    let _ = writeln!(w, "hostname {}", q(s.hostname));
+    let _ = writeln!(w, "cd {r}");
+    let (bounding, groups, nnp) = privileges(s)?;
+    let _ = write!(
+        w,
+        "exec chroot . /usr/bin/setpriv --reuid={} --regid={} {groups} --inh-caps=-all --bounding-set={bounding}{nnp} /usr/bin/env -i",
+        s.id.uid, s.id.gid
+    );
+    for (k, v) in s.env {
+        let _ = write!(w, " {}", q(&format!("{k}={v}")));
+    }
+    let _ = write!(w, " /bin/sh -c 'cd \"$0\" && exec \"$@\"' {}", q(workdir));
+    for a in s.argv {
+        let _ = write!(w, " {}", q(a));
+    }
+    let _ = writeln!(w);
+    Ok(o)
+}
+
+/// Lines that bind-mount the container's volume mounts (a `subPath` is made when missing, as
+/// the kubelet makes it) into the root at `r`, read-only where the mount says so.
+fn volume_mounts(s: &Spec, r: &str, w: &mut String) -> Result<(), String> {
     let by_name: std::collections::BTreeMap<&str, &PathBuf> = s
         .volumes
         .iter()
@@ -223,14 +292,13 @@ pub fn script(s: &Spec) -> Result<String, String> {
             let _ = writeln!(w, "mount -o remount,bind,ro {target}");
         }
     }
-    let workdir = s.container["workingDir"].as_str().unwrap_or("/");
-    // runc creates the working directory before the root filesystem is made read-only.
-    let _ = writeln!(w, "mkdir -p {r}{}", q(workdir));
-    if s.container["securityContext"]["readOnlyRootFilesystem"] == true {
-        let _ = writeln!(w, "mount -o remount,bind,ro {r}");
-    }
-    let _ = writeln!(w, "hostname {}", q(s.hostname));
-    let _ = writeln!(w, "cd {r}");
+    Ok(())
+}
+
+/// The process's privileges for `setpriv`: the capability bounding set (containerd's defaults
+/// with the container's drops and adds), the supplementary groups, and `--no-new-privs` for
+/// `allowPrivilegeEscalation: false`.
+fn privileges(s: &Spec) -> Result<(String, String, &'static str), String> {
     let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
     let sc = &s.container["securityContext"];
     if sc["privileged"] == true {
@@ -264,20 +332,7 @@ pub fn script(s: &Spec) -> Result<String, String> {
     } else {
         ""
     };
-    let _ = write!(
-        w,
-        "exec chroot . /usr/bin/setpriv --reuid={} --regid={} {groups} --inh-caps=-all --bounding-set={bounding}{nnp} /usr/bin/env -i",
-        s.id.uid, s.id.gid
-    );
-    for (k, v) in s.env {
-        let _ = write!(w, " {}", q(&format!("{k}={v}")));
-    }
-    let _ = write!(w, " /bin/sh -c 'cd \"$0\" && exec \"$@\"' {}", q(workdir));
-    for a in s.argv {
-        let _ = write!(w, " {}", q(a));
-    }
-    let _ = writeln!(w);
-    Ok(o)
+    Ok((bounding, groups, nnp))
 }
 
 /// Start the container: `ip netns exec` into the pod's network, `unshare` the rest. Output goes to
@@ -297,4 +352,18 @@ pub fn start(netns: &str, script_path: &Path, log: &Path) -> Result<Child, Strin
         .stderr(err)
         .spawn()
         .map_err(|e| format!("cannot start container: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::passwd_with;
+
+    #[test]
+    fn the_images_entry_replaces_the_machines_for_its_uid_and_name() {
+        let base = "root:x:0:0:root:/root:/bin/bash\ncloudsdk:x:1000:1000::/home/cloudsdk:/bin/bash\nmpiuser:x:1500:1500::/x:/bin/sh\n";
+        assert_eq!(
+            passwd_with(base, "mpiuser:x:1000:1000::/home/mpiuser:/bin/bash"),
+            "root:x:0:0:root:/root:/bin/bash\nmpiuser:x:1000:1000::/home/mpiuser:/bin/bash\n"
+        );
+    }
 }

@@ -69,18 +69,12 @@ pub fn reconcile(
         if finished(&aw).is_some() || aw["spec"]["suspend"] == true {
             continue;
         }
-        let retries = aw["status"]["retries"].as_u64().unwrap_or(0);
-        let limit = aw["metadata"]["annotations"][format!("{ANN}retryLimit")]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(3u64);
         let comps: Vec<Value> = aw["spec"]["components"]
             .as_array()
             .into_iter()
             .flatten()
             .map(|c| c["template"].clone())
             .collect();
-        let uid = store::uid(&aw).to_string();
         let live: Vec<Value> = comps
             .iter()
             .filter_map(|t| store.get(store::kind(t), store::name(t)).cloned())
@@ -95,20 +89,11 @@ pub fn reconcile(
             continue;
         }
         if live.is_empty() {
-            for t in &comps {
-                let mut o = t.clone();
-                o["metadata"]["labels"][LABEL] = Value::from(name.clone());
-                o["metadata"]["ownerReferences"] = json!([store::controller_ref(&aw)]);
-                label_templates(&mut o, &name);
-                if let Err(e) = store.create(o, ns) {
-                    problems.push(format!("AppWrapper {name}: {e}"));
-                }
+            for e in deploy(store, &aw, &comps, ns) {
+                problems.push(format!("AppWrapper {name}: {e}"));
             }
-            store.get_mut("AppWrapper", &name).expect("aw")["status"]["phase"] =
-                Value::from("Running");
             continue;
         }
-        let _ = uid;
         let outcome: Vec<Option<bool>> = live
             .iter()
             .map(|o| match store::kind(o) {
@@ -120,24 +105,54 @@ pub fn reconcile(
             store.get_mut("AppWrapper", &name).expect("aw")["status"]["phase"] =
                 Value::from("Succeeded");
         } else if outcome.contains(&Some(false)) {
-            let grace = duration(&aw, "failureGracePeriodDuration", Duration::from_secs(60));
-            let since = *timers.0.entry(name.clone()).or_insert_with(Instant::now);
-            if since.elapsed() < grace {
-                continue;
-            }
-            for o in &live {
-                store.delete(store::kind(o), store::name(o));
-            }
-            let aw = store.get_mut("AppWrapper", &name).expect("aw");
-            if retries < limit {
-                aw["status"]["retries"] = Value::from(retries + 1);
-                aw["status"]["phase"] = Value::from("Paused");
-                timers.0.insert(name.clone(), Instant::now());
-            } else {
-                aw["status"]["phase"] = Value::from("Failed");
-                timers.0.remove(&name);
-            }
+            component_failed(store, &aw, &live, timers);
         }
+    }
+}
+
+/// Create the components, labelled and owned by the AppWrapper, and mark it Running; the
+/// components that could not be created.
+fn deploy(store: &mut Store, aw: &Value, comps: &[Value], ns: &str) -> Vec<String> {
+    let name = store::name(aw).to_string();
+    let mut errors = Vec::new();
+    for t in comps {
+        let mut o = t.clone();
+        o["metadata"]["labels"][LABEL] = Value::from(name.clone());
+        o["metadata"]["ownerReferences"] = json!([store::controller_ref(aw)]);
+        label_templates(&mut o, &name);
+        if let Err(e) = store.create(o, ns) {
+            errors.push(e);
+        }
+    }
+    store.get_mut("AppWrapper", &name).expect("aw")["status"]["phase"] = Value::from("Running");
+    errors
+}
+
+/// A component failed: after the failure grace period, delete the components and pause for a
+/// retry while `retryLimit` allows, else fail.
+fn component_failed(store: &mut Store, aw: &Value, live: &[Value], timers: &mut Timers) {
+    let name = store::name(aw).to_string();
+    let retries = aw["status"]["retries"].as_u64().unwrap_or(0);
+    let limit = aw["metadata"]["annotations"][format!("{ANN}retryLimit")]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3u64);
+    let grace = duration(aw, "failureGracePeriodDuration", Duration::from_secs(60));
+    let since = *timers.0.entry(name.clone()).or_insert_with(Instant::now);
+    if since.elapsed() < grace {
+        return;
+    }
+    for o in live {
+        store.delete(store::kind(o), store::name(o));
+    }
+    let aw = store.get_mut("AppWrapper", &name).expect("aw");
+    if retries < limit {
+        aw["status"]["retries"] = Value::from(retries + 1);
+        aw["status"]["phase"] = Value::from("Paused");
+        timers.0.insert(name.clone(), Instant::now());
+    } else {
+        aw["status"]["phase"] = Value::from("Failed");
+        timers.0.remove(&name);
     }
 }
 

@@ -8,6 +8,7 @@ pub mod jobset;
 pub mod kueue;
 pub mod mpijob;
 pub mod pytorchjob;
+pub mod ssh_keys;
 pub mod trainjob;
 
 use serde_json::{Value, json};

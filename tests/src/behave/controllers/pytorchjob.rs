@@ -68,8 +68,13 @@ pub fn reconcile(store: &mut Store, adm: &Admission, ns: &str, problems: &mut Ve
             .map(|s| s["replicas"].as_u64().unwrap_or(1))
             .sum();
         let (np, np_text) = nproc(&job);
-        let port = master_port(&job);
-        let master_addr = format!("{name}-master-0");
+        let shape = Shape {
+            replicas,
+            np,
+            np_text,
+            port: master_port(&job),
+            master_addr: format!("{name}-master-0"),
+        };
         let mut failed = false;
         for (rtype, spec) in &specs {
             let lower = rtype.to_lowercase();
@@ -83,61 +88,19 @@ pub fn reconcile(store: &mut Store, adm: &Admission, ns: &str, problems: &mut Ve
                     failed |= phase(p) == "Failed";
                     continue;
                 }
-                let rank = if lower == "worker" { i + 1 } else { i };
-                let mut t = spec["template"].clone();
-                let mut labels = vec![
-                    (format!("{L}job-name"), name.clone()),
-                    (format!("{L}operator-name"), "pytorchjob-controller".into()),
-                    (format!("{L}replica-type"), lower.clone()),
-                    (format!("{L}replica-index"), i.to_string()),
-                ];
-                if lower == "master" {
-                    labels.push((format!("{L}job-role"), "master".into()));
-                }
-                for (k, v) in &labels {
-                    t["metadata"]["labels"][k.as_str()] = Value::from(v.clone());
-                }
-                t["spec"]["restartPolicy"] = Value::from(restart);
-                let env = [
-                    ("PYTHONUNBUFFERED", "1".to_string()),
-                    ("MASTER_PORT", port.to_string()),
-                    ("PET_MASTER_PORT", port.to_string()),
-                    ("MASTER_ADDR", master_addr.clone()),
-                    ("PET_MASTER_ADDR", master_addr.clone()),
-                    ("WORLD_SIZE", (replicas * np).to_string()),
-                    ("RANK", rank.to_string()),
-                    ("PET_NPROC_PER_NODE", np_text.clone()),
-                    ("PET_NODE_RANK", rank.to_string()),
-                    ("PET_NNODES", replicas.to_string()),
-                ];
-                for c in t["spec"]["containers"].as_array_mut().into_iter().flatten() {
-                    let mut list = c["env"].as_array().cloned().unwrap_or_default();
-                    for (k, v) in &env {
-                        list.push(json!({"name": k, "value": v}));
-                    }
-                    c["env"] = Value::from(list);
-                }
+                let replica = Replica {
+                    job: &job,
+                    spec,
+                    lower: &lower,
+                    index: i,
+                    restart,
+                };
+                let (t, labels) = replica.template(&shape);
                 if let Err(e) = create_pod(store, adm, ns, &pname, &t, &job) {
                     problems.push(format!("PyTorchJob {name}: FailedCreate: {e}"));
                     continue;
                 }
-                let ports: Vec<Value> = t["spec"]["containers"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
-                    .filter(|p| p["name"] == "pytorchjob-port")
-                    .map(|p| json!({"name": p["name"], "port": p["containerPort"]}))
-                    .collect();
-                let sel: serde_json::Map<String, Value> = labels
-                    .iter()
-                    .take(4)
-                    .map(|(k, v)| (k.clone(), Value::from(v.clone())))
-                    .collect();
-                let svc = json!({"apiVersion": "v1", "kind": "Service",
-                    "metadata": {"name": pname, "ownerReferences": [store::controller_ref(&job)]},
-                    "spec": {"clusterIP": "None", "selector": sel, "ports": ports}});
-                if let Err(e) = store.create(svc, ns) {
+                if let Err(e) = store.create(replica.service(&pname, &t, &labels), ns) {
                     problems.push(format!("PyTorchJob {name}: {e}"));
                 }
             }
@@ -151,6 +114,89 @@ pub fn reconcile(store: &mut Store, adm: &Admission, ns: &str, problems: &mut Ve
         }) {
             set_condition(j, "Succeeded", "MasterSucceeded");
         }
+    }
+}
+
+/// What every replica's pod is told about the job as a whole.
+struct Shape {
+    replicas: u64,
+    np: u64,
+    np_text: String,
+    port: u64,
+    master_addr: String,
+}
+
+/// One replica of one replica type.
+struct Replica<'a> {
+    job: &'a Value,
+    /// The replica type's spec (`pytorchReplicaSpecs.<type>`).
+    spec: &'a Value,
+    lower: &'a str,
+    index: u64,
+    restart: &'a str,
+}
+
+impl Replica<'_> {
+    /// The pod template with the operator's labels, restart policy and rendezvous variables
+    /// (workers' ranks follow the master's), and its labels.
+    fn template(&self, shape: &Shape) -> (Value, Vec<(String, String)>) {
+        let name = store::name(self.job).to_string();
+        let (lower, i) = (self.lower, self.index);
+        let rank = if lower == "worker" { i + 1 } else { i };
+        let mut t = self.spec["template"].clone();
+        let mut labels = vec![
+            (format!("{L}job-name"), name.clone()),
+            (format!("{L}operator-name"), "pytorchjob-controller".into()),
+            (format!("{L}replica-type"), lower.to_string()),
+            (format!("{L}replica-index"), i.to_string()),
+        ];
+        if lower == "master" {
+            labels.push((format!("{L}job-role"), "master".into()));
+        }
+        for (k, v) in &labels {
+            t["metadata"]["labels"][k.as_str()] = Value::from(v.clone());
+        }
+        t["spec"]["restartPolicy"] = Value::from(self.restart);
+        let env = [
+            ("PYTHONUNBUFFERED", "1".to_string()),
+            ("MASTER_PORT", shape.port.to_string()),
+            ("PET_MASTER_PORT", shape.port.to_string()),
+            ("MASTER_ADDR", shape.master_addr.clone()),
+            ("PET_MASTER_ADDR", shape.master_addr.clone()),
+            ("WORLD_SIZE", (shape.replicas * shape.np).to_string()),
+            ("RANK", rank.to_string()),
+            ("PET_NPROC_PER_NODE", shape.np_text.clone()),
+            ("PET_NODE_RANK", rank.to_string()),
+            ("PET_NNODES", shape.replicas.to_string()),
+        ];
+        for c in t["spec"]["containers"].as_array_mut().into_iter().flatten() {
+            let mut list = c["env"].as_array().cloned().unwrap_or_default();
+            for (k, v) in &env {
+                list.push(json!({"name": k, "value": v}));
+            }
+            c["env"] = Value::from(list);
+        }
+        (t, labels)
+    }
+
+    /// The replica's headless Service, selecting it by the first four labels.
+    fn service(&self, pname: &str, t: &Value, labels: &[(String, String)]) -> Value {
+        let ports: Vec<Value> = t["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+            .filter(|p| p["name"] == "pytorchjob-port")
+            .map(|p| json!({"name": p["name"], "port": p["containerPort"]}))
+            .collect();
+        let sel: serde_json::Map<String, Value> = labels
+            .iter()
+            .take(4)
+            .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+            .collect();
+        json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": pname, "ownerReferences": [store::controller_ref(self.job)]},
+            "spec": {"clusterIP": "None", "selector": sel, "ports": ports}})
     }
 }
 

@@ -1,32 +1,26 @@
-//! The Kubeflow Trainer v2 controller for TrainJobs on a torch runtime (kubeflow/trainer v2.3.0:
-//! `pkg/controller/trainjob_controller.go`, `pkg/runtime/core/trainingruntime.go`,
-//! `pkg/runtime/framework/plugins/jobset/builder.go`, `plugins/torch/torch.go`):
+//! The Kubeflow Trainer v2 controller (kubeflow/trainer v2.3.0: `pkg/controller/trainjob_controller.go`,
+//! `pkg/runtime/core/trainingruntime.go`, the framework's plugins under
+//! `pkg/runtime/framework/plugins/`):
 //! - the TrainJob's `runtimeRef` (kind ClusterTrainingRuntime by default) names the runtime; a missing
 //!   one leaves the TrainJob without a JobSet (reported here, the controller only logs it);
-//! - one JobSet named after the TrainJob, owned by it, from the runtime's `spec.template`, with the
-//!   TrainJob's `spec.runtimePatches` merged in (by replicated job name; containers, volumes and env by
-//!   name, maps key by key) and `spec.suspend` copied;
-//! - `Trainer`: the replicated job labelled `trainer.kubeflow.org/trainjob-ancestor-step: trainer` gets
-//!   `replicas: 1` and `parallelism = completions = numNodes` (the runtime's `mlPolicy.numNodes` when
-//!   the TrainJob has none); the container named `node` of every replicated job gets the trainer's
-//!   `image`, `command`, `args`, `resourcesPerNode`, and its `env` upserted;
-//! - the torch plugin upserts `PET_NNODES`, `PET_NPROC_PER_NODE` (numProcPerNode, default `auto`),
-//!   `PET_NODE_RANK` (the completion index), `PET_MASTER_ADDR` = `<trainjob>-node-0-0.<trainjob>`,
-//!   `PET_MASTER_PORT` = 29400 on the trainer's `node` container, and port 29400;
-//! - the TrainJob is `Complete` when its JobSet is, `Failed` when it failed; a TrainJob unsuspended
-//!   (by Kueue) unsuspends its JobSet.
-//!
-//! The MPI plugin (the deepspeed-distributed runtime) is not modelled: a TrainJob on such a runtime is
-//! reported as a problem, never run half-way.
+//! - the runtime info ([`runtime_info`]), then the runtime's ML policy plugin: [`torch`] or [`mpi`]
+//!   (a runtime with neither is reported: the PlainML plugin is not modelled), then the objects:
+//!   the MPI plugin's Secret and ConfigMap, and one JobSet named after the TrainJob, owned by it,
+//!   with `spec.suspend` copied;
+//! - the TrainJob is `Complete` when its JobSet is, `Failed` when it failed (`plugins/jobset`
+//!   `Status`); a TrainJob unsuspended (by Kueue) unsuspends its JobSet.
 
-use serde_json::{Map, Value, json};
+mod mpi;
+mod runtime_info;
+mod torch;
+
+use std::path::Path;
+
+use serde_json::{Value, json};
 
 use super::{has_condition, set_condition};
 use crate::behave::store::{self, Store};
-
-const ANCESTOR: &str = "trainer.kubeflow.org/trainjob-ancestor-step";
-const NODE: &str = "node";
-const MASTER_PORT: u64 = 29400;
+use runtime_info::Info;
 
 /// Whether a TrainJob is finished, and how.
 pub fn finished(tj: &Value) -> Option<bool> {
@@ -39,147 +33,35 @@ pub fn finished(tj: &Value) -> Option<bool> {
     }
 }
 
-/// Merge `patch` into `base` as server-side apply merges a patch: maps key by key, lists of objects
-/// with a `name` by name, other lists replaced.
-fn merge(base: &mut Value, patch: &Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                merge(b.entry(k.clone()).or_insert(Value::Null), v);
-            }
+/// Everything the Trainer creates for `tj` on `runtime`, the JobSet last. `scratch` is where the
+/// MPI plugin's key pair is made.
+fn objects(
+    store: &Store,
+    tj: &Value,
+    runtime: &Value,
+    scratch: &Path,
+) -> Result<Vec<Value>, String> {
+    let mut info = Info::new(tj, runtime)?;
+    let mut out = Vec::new();
+    if !info.policy["torch"].is_null() {
+        torch::enforce(&mut info, tj);
+    } else if !info.policy["mpi"].is_null() {
+        let slots = mpi::enforce(&mut info, tj)?;
+        if store.get("Secret", &mpi::secret_name(tj)).is_none() {
+            out.push(mpi::ssh_auth_secret(tj, scratch)?);
         }
-        (Value::Array(b), Value::Array(p))
-            if p.iter()
-                .all(|x| x.get("name").is_some_and(Value::is_string)) =>
-        {
-            for item in p {
-                match b.iter_mut().find(|x| x.get("name") == item.get("name")) {
-                    Some(existing) => merge(existing, item),
-                    None => b.push(item.clone()),
-                }
-            }
-        }
-        (b, p) => *b = p.clone(),
-    }
-}
-
-fn upsert_env(container: &mut Value, vars: &[Value]) {
-    if !container["env"].is_array() {
-        container["env"] = json!([]);
-    }
-    let env = container["env"].as_array_mut().expect("array");
-    for v in vars {
-        match env.iter_mut().find(|e| e["name"] == v["name"]) {
-            Some(e) => *e = v.clone(),
-            None => env.push(v.clone()),
-        }
-    }
-}
-
-/// The JobSet the Trainer makes of `tj` on `runtime`.
-fn jobset(tj: &Value, runtime: &Value) -> Result<Value, String> {
-    let name = store::name(tj).to_string();
-    let policy = &runtime["spec"]["mlPolicy"];
-    if policy.get("torch").is_none() {
+        out.push(mpi::hostfile(&info, tj, slots));
+    } else {
         return Err(format!(
-            "runtime {} is not a torch runtime: only the Trainer's torch plugin is modelled",
+            "runtime {} has neither a torch nor an mpi policy: the Trainer's PlainML plugin is not modelled",
             store::name(runtime)
         ));
     }
-    let mut spec = runtime["spec"]["template"]["spec"].clone();
-    for p in tj["spec"]["runtimePatches"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let patched = &p["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"];
-        for pr in patched.as_array().into_iter().flatten() {
-            let rjs = spec["replicatedJobs"].as_array_mut();
-            match rjs.and_then(|r| r.iter_mut().find(|rj| rj["name"] == pr["name"])) {
-                Some(rj) => merge(&mut rj["template"], &pr["template"]),
-                None => {
-                    return Err(format!(
-                        "runtime patch for unknown replicated job {}",
-                        pr["name"]
-                    ));
-                }
-            }
-        }
-    }
-    let trainer = &tj["spec"]["trainer"];
-    let nodes = trainer["numNodes"]
-        .as_u64()
-        .or_else(|| policy["numNodes"].as_u64())
-        .unwrap_or(1);
-    let nproc = match &trainer["numProcPerNode"] {
-        Value::Null => match &policy["torch"]["numProcPerNode"] {
-            Value::Null => "auto".to_string(),
-            v => v
-                .as_str()
-                .map(String::from)
-                .unwrap_or_else(|| v.to_string()),
-        },
-        v => v
-            .as_str()
-            .map(String::from)
-            .unwrap_or_else(|| v.to_string()),
-    };
-    for rj in spec["replicatedJobs"].as_array_mut().into_iter().flatten() {
-        let is_trainer = rj["template"]["metadata"]["labels"][ANCESTOR] == "trainer";
-        if is_trainer {
-            rj["replicas"] = json!(1);
-            rj["template"]["spec"]["parallelism"] = json!(nodes);
-            rj["template"]["spec"]["completions"] = json!(nodes);
-        }
-        let pod_spec = &mut rj["template"]["spec"]["template"]["spec"];
-        for c in pod_spec["containers"].as_array_mut().into_iter().flatten() {
-            if c["name"] != NODE {
-                continue;
-            }
-            for f in ["image", "command", "args"] {
-                if !trainer[f].is_null() {
-                    c[f] = trainer[f].clone();
-                }
-            }
-            if trainer["resourcesPerNode"].is_object() {
-                c["resources"] = trainer["resourcesPerNode"].clone();
-            }
-            upsert_env(c, trainer["env"].as_array().map_or(&[], Vec::as_slice));
-            if is_trainer {
-                upsert_env(
-                    c,
-                    &[
-                        json!({"name": "PET_NNODES", "value": nodes.to_string()}),
-                        json!({"name": "PET_NPROC_PER_NODE", "value": nproc}),
-                        json!({"name": "PET_NODE_RANK", "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}}),
-                        json!({"name": "PET_MASTER_ADDR", "value": format!("{name}-{NODE}-0-0.{name}")}),
-                        json!({"name": "PET_MASTER_PORT", "value": MASTER_PORT.to_string()}),
-                    ],
-                );
-                let ports = c["ports"].as_array().cloned().unwrap_or_default();
-                if !ports.iter().any(|p| p["containerPort"] == MASTER_PORT) {
-                    let mut ports = ports;
-                    ports.push(json!({"containerPort": MASTER_PORT}));
-                    c["ports"] = Value::from(ports);
-                }
-            }
-        }
-    }
-    if tj["spec"]["suspend"] == true {
-        spec["suspend"] = json!(true);
-    }
-    let mut meta = Map::new();
-    meta.insert("name".into(), json!(name));
-    if let Some(l) = runtime["spec"]["template"]["metadata"]["labels"].as_object() {
-        meta.insert("labels".into(), Value::Object(l.clone()));
-    }
-    meta.insert("ownerReferences".into(), json!([store::controller_ref(tj)]));
-    Ok(
-        json!({"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet", "metadata": meta, "spec": spec}),
-    )
+    out.push(info.jobset(tj));
+    Ok(out)
 }
 
-pub fn reconcile(store: &mut Store, ns: &str, problems: &mut Vec<String>) {
+pub fn reconcile(store: &mut Store, ns: &str, scratch: &Path, problems: &mut Vec<String>) {
     for name in store.names("TrainJob") {
         let tj = store.get("TrainJob", &name).cloned().expect("trainjob");
         if finished(&tj).is_some() {
@@ -205,10 +87,12 @@ pub fn reconcile(store: &mut Store, ns: &str, problems: &mut Vec<String>) {
             problems.push(format!("TrainJob {name}: {kind} {rname:?} not found"));
             continue;
         };
-        match jobset(&tj, &runtime) {
-            Ok(js) => {
-                if let Err(e) = store.create(js, ns) {
-                    problems.push(format!("TrainJob {name}: {e}"));
+        match objects(store, &tj, &runtime, scratch) {
+            Ok(objs) => {
+                for o in objs {
+                    if let Err(e) = store.create(o, ns) {
+                        problems.push(format!("TrainJob {name}: {e}"));
+                    }
                 }
             }
             Err(e) => problems.push(format!("TrainJob {name}: {e}")),
@@ -218,7 +102,17 @@ pub fn reconcile(store: &mut Store, ns: &str, problems: &mut Vec<String>) {
 
 #[cfg(test)]
 mod tests {
+    use super::runtime_info::ANCESTOR;
     use super::*;
+
+    fn env_names(c: &Value) -> Vec<&str> {
+        c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect()
+    }
 
     #[test]
     fn patches_merge_by_name_and_the_trainer_gets_pet_env() {
@@ -232,20 +126,15 @@ mod tests {
                 {"name": "node", "template": {"spec": {"template": {"spec": {
                     "containers": [{"name": "node", "volumeMounts": [{"name": "v", "mountPath": "/v"}]}],
                     "volumes": [{"name": "v", "emptyDir": {}}]}}}}}]}}}}]}});
-        let js = jobset(&tj, &runtime).unwrap();
+        let objs = objects(&Store::default(), &tj, &runtime, Path::new("/nonexistent")).unwrap();
+        let js = &objs[0];
         let rj = &js["spec"]["replicatedJobs"][0];
         assert_eq!(rj["template"]["spec"]["parallelism"], 3);
         let c = &rj["template"]["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(c["image"], "pytorch/pytorch:x");
         assert_eq!(c["volumeMounts"][0]["mountPath"], "/v");
-        let env: Vec<&str> = c["env"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["name"].as_str().unwrap())
-            .collect();
         assert_eq!(
-            env,
+            env_names(c),
             [
                 "PET_NNODES",
                 "PET_NPROC_PER_NODE",
@@ -255,5 +144,52 @@ mod tests {
             ]
         );
         assert_eq!(c["env"][3]["value"], "tj-node-0-0.tj");
+    }
+
+    #[test]
+    fn the_mpi_runtime_gets_keys_a_hostfile_and_the_trainer_only_on_the_launcher() {
+        let runtime = crate::behave::trainer_runtimes()
+            .into_iter()
+            .find(|r| store::name(r) == "deepspeed-distributed")
+            .unwrap();
+        let tj = json!({"metadata": {"name": "ds", "uid": "u"}, "spec": {
+            "runtimeRef": {"name": "deepspeed-distributed"},
+            "trainer": {"numNodes": 3, "command": ["mpirun"], "env": [{"name": "A", "value": "1"}]}}});
+        let scratch = crate::scratch_dir("mpi-unit");
+        let objs = objects(&Store::default(), &tj, &runtime, &scratch).unwrap();
+        let _ = std::fs::remove_dir_all(&scratch);
+        let kinds: Vec<&str> = objs.iter().map(store::kind).collect();
+        assert_eq!(kinds, ["Secret", "ConfigMap", "JobSet"]);
+        assert_eq!(objs[0]["type"], "kubernetes.io/ssh-auth");
+        assert_eq!(objs[0]["immutable"], true);
+        assert_eq!(
+            objs[1]["data"]["hostfile"],
+            "ds-node-0-0.ds slots=1\nds-node-0-1.ds slots=1\nds-launcher-0-0.ds slots=1\n"
+        );
+        let rjs = &objs[2]["spec"]["replicatedJobs"];
+        let pod = |i: usize| &rjs[i]["template"]["spec"]["template"]["spec"];
+        assert_eq!(rjs[0]["name"], "node");
+        assert_eq!(rjs[0]["template"]["spec"]["parallelism"], 2);
+        assert_eq!(rjs[1]["template"]["spec"]["parallelism"], 1);
+        let (node, launcher) = (&pod(0)["containers"][0], &pod(1)["containers"][0]);
+        assert_eq!(node["command"], json!(["/usr/sbin/sshd"]));
+        assert_eq!(
+            node["volumeMounts"],
+            json!([{"name": "mpi-ssh-auth", "mountPath": "/home/mpiuser/.ssh"}])
+        );
+        assert!(node["env"].is_null());
+        assert_eq!(launcher["command"], json!(["mpirun"]));
+        assert_eq!(
+            env_names(launcher),
+            [
+                "OMPI_MCA_orte_default_hostfile",
+                "OMPI_MCA_orte_keep_fqdn_hostnames",
+                "OMPI_MCA_orte_set_default_slots",
+                "OMPI_MCA_plm_rsh_args",
+                "A"
+            ]
+        );
+        assert_eq!(pod(1)["volumes"][1]["configMap"]["items"][0]["mode"], 0o444);
+        assert_eq!(pod(0)["volumes"][0]["secret"]["defaultMode"], 0o640);
     }
 }
