@@ -3,8 +3,10 @@
 //!
 //! Pure: no async runtime, no network, no CLI. Modules, from the bottom up: [`quantity`], [`names`],
 //! [`duration`] (value syntax); [`policy`] (the cluster policy); [`engine`] (admission: defaulting and
-//! validation of any workload); [`model`] (the framework-neutral training job).
+//! validation of any workload); [`admission`] (AdmissionReviews in and out of the engine); [`model`]
+//! (the framework-neutral training job).
 
+pub mod admission;
 pub mod duration;
 pub mod engine;
 pub mod model;
@@ -13,5 +15,5 @@ pub mod policy;
 pub mod quantity;
 pub mod render;
 
-pub use engine::{Engine, Operation, Request, Review, UserInfo, Violation};
-pub use policy::{OpenShiftMode, Policy, PolicyError};
+pub use engine::{Engine, Operation, PatchError, Request, Review, UserInfo, Violation};
+pub use policy::{OpenShiftMode, Policy, PolicyError, PolicyFileError};
