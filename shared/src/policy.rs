@@ -563,7 +563,10 @@ mod tests {
         std::fs::write(&bad, "colour: blue\n").unwrap();
         let e = Policy::load(&bad).unwrap_err();
         assert!(
-            matches!(&e.problem, PolicyFileProblem::Invalid(PolicyError::Parse(_))),
+            matches!(
+                &e.problem,
+                PolicyFileProblem::Invalid(PolicyError::Parse(_))
+            ),
             "{e:?}"
         );
         assert!(std::error::Error::source(&e).is_some());

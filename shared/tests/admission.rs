@@ -52,7 +52,11 @@ fn every_fixture_is_answered_with_its_uid_and_the_engines_patch() {
         for endpoint in [Endpoint::Mutate, Endpoint::Validate] {
             let answer = admission.review(endpoint, &raw).unwrap();
             let body: Value = serde_json::from_slice(&answer.response.to_body()).unwrap();
-            assert_eq!(body["response"]["uid"], answer.request.uid.as_str(), "{name}");
+            assert_eq!(
+                body["response"]["uid"],
+                answer.request.uid.as_str(),
+                "{name}"
+            );
             assert_eq!(body["response"]["allowed"], true, "{name}");
             let review = admission.decide(&answer.request).unwrap();
             assert_eq!(

@@ -1,11 +1,13 @@
 //! `kubectl mltrain policy check`: the admission engine offline on any manifests, like `kyverno apply`.
-//! Each object is admitted as a CREATE (an AdmissionReview keeps its own operation, user and old
-//! object), and the report says what the webhook would add, warn about and refuse.
+//! Each object is admitted as a CREATE (an AdmissionReview, read by the webhook's own parser, keeps its
+//! own operation, user and old object), and the report says what the webhook would add, warn about and
+//! refuse.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use mltrain_shared::{Engine, Operation, Policy, Request, UserInfo};
+use mltrain_shared::admission::{Admission, AdmissionRequest, NamespaceLabels};
+use mltrain_shared::{Engine, Policy, Request, Review, UserInfo};
 use serde_json::Value;
 
 use crate::cli::PolicyCheckArgs;
@@ -26,44 +28,112 @@ fn read(path: &std::path::Path) -> Result<String, CommandError> {
     }
 }
 
+/// One document to check.
+enum Doc {
+    /// A manifest: admitted as a CREATE in `-n`'s namespace, by `--as` when given.
+    Object(Value),
+    /// An AdmissionReview, read by the webhook's own parser: it brings its own operation, user,
+    /// namespace and old object.
+    Review(Box<AdmissionRequest>),
+}
+
 /// Every document of a YAML or JSON text; `v1 List`s are flattened.
-fn documents(text: &str, name: &str) -> Result<Vec<Value>, CommandError> {
+fn documents(text: &str, name: &str) -> Result<Vec<Doc>, CommandError> {
     let mut out = Vec::new();
     for (i, doc) in yaml_serde::Deserializer::from_str(text).enumerate() {
-        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| {
+        let usage = |e: &dyn std::fmt::Display| {
             CommandError::Usage(vec![format!("-f {name:?}: document {}: {e}", i + 1)])
-        })?;
-        match v {
-            Value::Null => {}
-            Value::Object(ref m) if m.get("kind").and_then(Value::as_str) == Some("List") => out
-                .extend(
-                    m.get("items")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default(),
-                ),
-            other => out.push(other),
+        };
+        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| usage(&e))?;
+        let values = match v {
+            Value::Null => Vec::new(),
+            Value::Object(ref m) if m.get("kind").and_then(Value::as_str) == Some("List") => m
+                .get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            other => vec![other],
+        };
+        for v in values {
+            out.push(if v["kind"] == "AdmissionReview" {
+                Doc::Review(Box::new(
+                    AdmissionRequest::from_value(v).map_err(|e| usage(&e))?,
+                ))
+            } else {
+                Doc::Object(v)
+            });
         }
     }
     Ok(out)
 }
 
+/// The engine's decision on one document, and the object it is about.
+fn admit<'d>(
+    engine: &Engine,
+    a: &PolicyCheckArgs,
+    labels: &BTreeMap<String, String>,
+    user: Option<&UserInfo>,
+    doc: &'d Doc,
+) -> (Review, &'d Value) {
+    match doc {
+        Doc::Object(obj) => {
+            let request = Request::create(obj)
+                .in_namespace(&a.namespace)
+                .with_namespace_labels(labels)
+                .with_user(user)
+                .with_openshift(a.openshift);
+            (engine.admit(&request), obj)
+        }
+        Doc::Review(request) => {
+            let admission = Admission {
+                engine,
+                namespace_labels: NamespaceLabels::Every(labels),
+                openshift: a.openshift,
+            };
+            // A subresource request is one the webhook lets pass without asking the engine.
+            let review = admission.decide(request).unwrap_or_default();
+            (review, request.subject().unwrap_or(&Value::Null))
+        }
+    }
+}
+
+/// The report's lines for one object.
+fn report(report: &mut String, obj: &Value, review: &Review, show_patch: bool) {
+    let handled = mltrain_shared::engine::is_handled(obj);
+    let verdict = match (handled, review.allowed(), review.patch.0.len()) {
+        (false, _, _) => "not a kind the policy applies to: passes unchanged".to_string(),
+        (true, true, 0) => "allowed, nothing to change".to_string(),
+        (true, true, n) => format!("allowed, {n} change{}", if n == 1 { "" } else { "s" }),
+        (true, false, 0) => "REFUSED".to_string(),
+        (true, false, n) => format!(
+            "REFUSED (after {n} change{})",
+            if n == 1 { "" } else { "s" }
+        ),
+    };
+    *report += &format!("{}: {verdict}\n", output::name_of(obj));
+    if show_patch && !review.patch.0.is_empty() {
+        *report += &format!(
+            "  patch: {}\n",
+            serde_json::to_string(&review.patch).unwrap_or_default()
+        );
+    }
+    for w in &review.warnings {
+        *report += &format!("  warning: {w}\n");
+    }
+    for v in &review.violations {
+        *report += &format!("  - {v}\n");
+    }
+}
+
 pub fn run(a: &PolicyCheckArgs) -> Result<Exit, CommandError> {
     let policy = match &a.policy_file {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                CommandError::Usage(vec![format!(
-                    "--policy-file {:?}: cannot read it: {e}",
-                    p.display().to_string()
-                )])
-            })?;
-            Policy::from_yaml(&text).map_err(|e| {
-                CommandError::Usage(vec![format!(
-                    "--policy-file {:?}: {e}",
-                    p.display().to_string()
-                )])
-            })?
-        }
+        Some(p) => Policy::load(p).map_err(|e| {
+            CommandError::Usage(vec![format!(
+                "--policy-file {:?}: {}",
+                e.path.display().to_string(),
+                e.problem
+            )])
+        })?,
         None => Policy::default(),
     };
     let engine = Engine::new(policy);
@@ -80,84 +150,25 @@ pub fn run(a: &PolicyCheckArgs) -> Result<Exit, CommandError> {
     for f in &a.files {
         docs.extend(documents(&read(f)?, &f.display().to_string())?);
     }
-    let mut report = String::new();
+    let mut text = String::new();
     let mut admitted = Vec::new();
     let mut refused = 0;
     for doc in &docs {
-        // An AdmissionReview brings its own request.
-        let (op, obj, old, review_user, ns) = if doc["kind"] == "AdmissionReview" {
-            let r = &doc["request"];
-            let op: Operation = r["operation"]
-                .as_str()
-                .unwrap_or("CREATE")
-                .parse()
-                .unwrap_or(Operation::Create);
-            let obj = if op == Operation::Delete {
-                &r["oldObject"]
-            } else {
-                &r["object"]
-            };
-            let user = UserInfo {
-                username: r["userInfo"]["username"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .into(),
-                groups: serde_json::from_value(r["userInfo"]["groups"].clone()).unwrap_or_default(),
-            };
-            (
-                op,
-                obj,
-                r.get("oldObject").filter(|o| !o.is_null()),
-                Some(user),
-                r["namespace"].as_str().unwrap_or(&a.namespace),
-            )
-        } else {
-            (Operation::Create, doc, None, None, a.namespace.as_str())
-        };
-        let user = review_user.as_ref().or(user.as_ref());
-        let review = engine.admit(&Request {
-            operation: op,
-            object: obj,
-            old_object: old,
-            namespace: ns,
-            namespace_labels: &labels,
-            user,
-            openshift: a.openshift,
-        });
-        let name = output::name_of(obj);
-        let handled = mltrain_shared::engine::is_handled(obj);
-        let verdict = match (handled, review.allowed(), review.patch.0.len()) {
-            (false, _, _) => "not a kind the policy applies to: passes unchanged".to_string(),
-            (true, true, 0) => "allowed, nothing to change".to_string(),
-            (true, true, n) => format!("allowed, {n} change{}", if n == 1 { "" } else { "s" }),
-            (true, false, 0) => "REFUSED".to_string(),
-            (true, false, n) => format!(
-                "REFUSED (after {n} change{})",
-                if n == 1 { "" } else { "s" }
-            ),
-        };
-        report += &format!("{name}: {verdict}\n");
-        if a.show_patch && !review.patch.0.is_empty() {
-            report += &format!(
-                "  patch: {}\n",
-                serde_json::to_string(&review.patch).unwrap_or_default()
-            );
-        }
-        for w in &review.warnings {
-            report += &format!("  warning: {w}\n");
-        }
-        for v in &review.violations {
-            report += &format!("  - {v}\n");
-        }
+        let (review, obj) = admit(&engine, a, &labels, user.as_ref(), doc);
+        report(&mut text, obj, &review, a.show_patch);
         if !review.allowed() {
             refused += 1;
         }
-        admitted.push(review.mutated(obj));
+        admitted.push(
+            review
+                .mutated(obj)
+                .map_err(|e| CommandError::Failed(format!("error: {e}")))?,
+        );
     }
-    if user.is_none() && docs.iter().all(|d| d["kind"] != "AdmissionReview") {
-        report += "note: approvals of priority classes are left to the cluster; give --as USER to check them\n";
+    if user.is_none() && docs.iter().all(|d| matches!(d, Doc::Object(_))) {
+        text += "note: approvals of priority classes are left to the cluster; give --as USER to check them\n";
     }
-    report += &format!(
+    text += &format!(
         "{} object{} checked, {refused} refused\n",
         docs.len(),
         if docs.len() == 1 { "" } else { "s" }
@@ -165,9 +176,9 @@ pub fn run(a: &PolicyCheckArgs) -> Result<Exit, CommandError> {
     match a.output {
         Some(fmt) => {
             output::print(&output::format(&admitted, fmt));
-            eprint!("{report}");
+            eprint!("{text}");
         }
-        None => output::print(&report),
+        None => output::print(&text),
     }
     Ok(if refused > 0 { Exit::Refused } else { Exit::Ok })
 }

@@ -150,7 +150,10 @@ mod tests {
             "spec": {"priorityClassName": "high-priority", "containers": [{"name": "c", "image": "x"}]}});
         let create = body("CREATE", pod.clone(), json!({}));
         let mutated = answer(&admission, Endpoint::Mutate, &create);
-        assert_eq!((&mutated["uid"], &mutated["allowed"]), (&json!("u1"), &json!(true)));
+        assert_eq!(
+            (&mutated["uid"], &mutated["allowed"]),
+            (&json!("u1"), &json!(true))
+        );
         assert_eq!(mutated["patchType"], "JSONPatch");
         let validated = answer(&admission, Endpoint::Validate, &create);
         assert_eq!(validated["allowed"], false);
@@ -198,9 +201,11 @@ mod tests {
             assert_eq!(out["allowed"], allowed, "{labels:?}");
         }
         let elsewhere = HashMap::from([("other".to_string(), approved)]);
-        assert!(NamespaceLabels::PerNamespace(&elsewhere)
-            .of("ml-team")
-            .is_empty());
+        assert!(
+            NamespaceLabels::PerNamespace(&elsewhere)
+                .of("ml-team")
+                .is_empty()
+        );
     }
 
     #[test]

@@ -277,9 +277,11 @@ mod tests {
 
     #[test]
     fn the_subject_of_a_delete_is_the_old_object() {
-        let r = AdmissionRequest::parse(&body(json!({"apiVersion": API_VERSION, "kind": KIND, "request": {
+        let r = AdmissionRequest::parse(&body(
+            json!({"apiVersion": API_VERSION, "kind": KIND, "request": {
             "uid": "u", "operation": "DELETE", "object": null, "oldObject": {"kind": "Pod"},
-            "subResource": ""}})))
+            "subResource": ""}}),
+        ))
         .unwrap();
         assert_eq!(r.subject(), Some(&json!({"kind": "Pod"})));
         assert!(!r.is_subresource());

@@ -120,8 +120,8 @@ impl AdmissionResponse {
             out.extend_from_slice(br#","patchType":"JSONPatch","patch":""#);
             let start = out.len();
             out.resize(start + patch_len, 0);
-            let written = base64::engine::general_purpose::STANDARD
-                .encode_slice(patch, &mut out[start..]);
+            let written =
+                base64::engine::general_purpose::STANDARD.encode_slice(patch, &mut out[start..]);
             debug_assert_eq!(
                 written.ok(),
                 Some(patch_len),

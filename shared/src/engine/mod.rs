@@ -602,6 +602,10 @@ fn add_op(ops: &mut Vec<json_patch::PatchOperation>, path: &FieldPath, value: Va
             value,
         })),
         // A FieldPath escapes every token as RFC 6901 says, so its pointer always parses.
-        Err(e) => debug_assert!(false, "FieldPath {:?} made a bad pointer: {e}", path.pointer()),
+        Err(e) => debug_assert!(
+            false,
+            "FieldPath {:?} made a bad pointer: {e}",
+            path.pointer()
+        ),
     }
 }
