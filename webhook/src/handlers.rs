@@ -1,7 +1,8 @@
 //! HTTP handlers: `/mutate` and `/validate` on the TLS port, probes and metrics on the plain port.
-//! Handlers only read the body, call the engine and map the outcome; they never panic on input, and
-//! every outcome is an HTTP answer (400 for a body that is not a v1 AdmissionReview, 413 too large,
-//! 408 too slow).
+//! Handlers only read the body, hand it to the shared admission entry point
+//! (`mltrain_shared::admission`) with a snapshot of the webhook's state, and map the outcome; they
+//! never panic on input, and every outcome is an HTTP answer (400 for a body that is not a v1
+//! AdmissionReview, 413 too large, 408 too slow).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
