@@ -104,6 +104,14 @@ pub enum FileError {
     },
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// An AdmissionReview the webhook's parser does not take.
+    #[error("document {number}: {source}")]
+    Review {
+        /// 1-based, as editors count.
+        number: usize,
+        #[source]
+        source: mltrain_shared::admission::ReviewError,
+    },
 }
 
 /// Everything that ends a command early.
@@ -127,6 +135,10 @@ pub enum CommandError {
     /// The policy ConfigMap in the cluster does not parse.
     #[error("the cluster's policy ConfigMap is invalid: {0}")]
     ClusterPolicy(#[source] PolicyError),
+    /// The engine's own patch does not apply to the object it was made for: a bug in the engine,
+    /// reported rather than papered over.
+    #[error("the admission engine's patch does not apply: {0}")]
+    Patch(#[from] mltrain_shared::PatchError),
     /// The SSH key pair DeepSpeed's launcher needs could not be made.
     #[error("{0}")]
     SshKey(String),
@@ -185,6 +197,7 @@ impl CommandError {
             CommandError::Connect(_)
             | CommandError::Cluster(_)
             | CommandError::ClusterPolicy(_)
+            | CommandError::Patch(_)
             | CommandError::SshKey(_)
             | CommandError::WaitTimedOut { .. }
             | CommandError::NoJob { .. }

@@ -5,16 +5,18 @@
 use std::path::Path;
 
 use mltrain_shared::Policy;
+use mltrain_shared::policy::PolicyFileProblem;
 
 use crate::error::{FileError, Problem};
 
-/// Read and parse a policy file; a problem names `--policy-file` and the path.
+/// Read and parse a policy file ([`Policy::load`]); a problem names `--policy-file` and the path.
 pub fn load(path: &Path) -> Result<Policy, Problem> {
-    let problem = |source| Problem::File {
+    Policy::load(path).map_err(|e| Problem::File {
         flag: "--policy-file",
-        path: path.to_path_buf(),
-        source,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| problem(FileError::Read(e)))?;
-    Policy::from_yaml(&text).map_err(|e| problem(FileError::Policy(e)))
+        path: e.path,
+        source: match e.problem {
+            PolicyFileProblem::Read(io) => FileError::Read(io),
+            PolicyFileProblem::Invalid(p) => FileError::Policy(p),
+        },
+    })
 }

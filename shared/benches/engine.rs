@@ -1,10 +1,8 @@
 //! Engine speed: one admission of the 8-GPU training pod kube-apiserver sends (with its managedFields),
 //! the same pod with a 64-entry host list, a PyTorchJob, and an AppWrapper wrapping one, under the full policy. Run: `cargo bench -p mltrain-shared`.
 
-use std::collections::BTreeMap;
-
 use criterion::{Criterion, criterion_group, criterion_main};
-use mltrain_shared::{Engine, Operation, Policy, Request, UserInfo};
+use mltrain_shared::{Engine, Policy, Request, UserInfo};
 use serde_json::Value;
 
 fn docs() -> Vec<(String, Value)> {
@@ -35,20 +33,15 @@ fn docs() -> Vec<(String, Value)> {
 fn admit(c: &mut Criterion) {
     let engine =
         Engine::new(Policy::from_yaml(include_str!("../tests/data/policy-full.yaml")).unwrap());
-    let labels = BTreeMap::new();
     let user = UserInfo::default();
     for (name, obj) in docs() {
         c.bench_function(&format!("engine/create/{name}"), |b| {
             b.iter(|| {
-                engine.admit(&Request {
-                    operation: Operation::Create,
-                    object: std::hint::black_box(&obj),
-                    old_object: None,
-                    namespace: "ml-team",
-                    namespace_labels: &labels,
-                    user: Some(&user),
-                    openshift: false,
-                })
+                engine.admit(
+                    &Request::create(std::hint::black_box(&obj))
+                        .in_namespace("ml-team")
+                        .with_user(Some(&user)),
+                )
             })
         });
     }

@@ -4,8 +4,10 @@
 //! Pure: no async runtime, no network, no CLI. Modules, from the bottom up: [`quantity`], [`names`],
 //! [`duration`] (value syntax); [`vocab`] (every label and annotation name) and [`kinds`] (the table of
 //! workload kinds); [`policy`] (the cluster policy); [`engine`] (admission: defaulting and validation
-//! of any workload); [`model`] (the framework-neutral training job).
+//! of any workload); [`admission`] (AdmissionReviews in and out of the engine); [`model`] (the
+//! framework-neutral training job).
 
+pub mod admission;
 pub mod duration;
 pub mod engine;
 pub mod kinds;
@@ -16,5 +18,5 @@ pub mod quantity;
 pub mod render;
 pub mod vocab;
 
-pub use engine::{Engine, Operation, Request, Review, UserInfo, Violation};
-pub use policy::{OpenShiftMode, Policy, PolicyError};
+pub use engine::{Engine, Operation, PatchError, Request, Review, UserInfo, Violation};
+pub use policy::{OpenShiftMode, Policy, PolicyError, PolicyFileError};

@@ -5,6 +5,7 @@
 //! `docs/policy.md` and [`Policy::documented_example`] show every key with its default.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -16,9 +17,27 @@ use crate::quantity::Quantity;
 #[derive(Debug, Error)]
 pub enum PolicyError {
     #[error("policy is not valid YAML for mltrain: {0}; see docs/policy.md for every key")]
-    Parse(String),
+    Parse(#[source] yaml_serde::Error),
     #[error("policy field {field}: {message}")]
     Invalid { field: String, message: String },
+}
+
+/// Why a policy file was not loaded: the file, and what is wrong with it.
+#[derive(Debug, Error)]
+#[error("{}: {problem}", path.display())]
+pub struct PolicyFileError {
+    pub path: PathBuf,
+    #[source]
+    pub problem: PolicyFileProblem,
+}
+
+/// What is wrong with a policy file.
+#[derive(Debug, Error)]
+pub enum PolicyFileProblem {
+    #[error("cannot read it: {0}")]
+    Read(#[source] std::io::Error),
+    #[error(transparent)]
+    Invalid(#[from] PolicyError),
 }
 
 /// Whether to adapt pods to OpenShift's restricted-v2 SCC.
@@ -33,6 +52,20 @@ pub enum OpenShiftMode {
     Force,
     /// Never adapt.
     Disabled,
+}
+
+impl OpenShiftMode {
+    /// Whether to adapt pods to OpenShift under this mode. `detected` is what the caller's discovery
+    /// of the `security.openshift.io` API group found, `None` when it did not ask or could not tell:
+    /// `auto` then adapts nothing, and the caller says so (the detection itself needs the cluster, so
+    /// it stays with each caller).
+    pub fn resolve(self, detected: Option<bool>) -> bool {
+        match self {
+            OpenShiftMode::Force => true,
+            OpenShiftMode::Disabled => false,
+            OpenShiftMode::Auto => detected.unwrap_or(false),
+        }
+    }
 }
 
 impl std::str::FromStr for OpenShiftMode {
@@ -253,11 +286,23 @@ impl Policy {
             Policy::default()
         } else {
             yaml_serde::from_str::<Option<Policy>>(text)
-                .map_err(|e| PolicyError::Parse(e.to_string()))?
+                .map_err(PolicyError::Parse)?
                 .unwrap_or_default()
         };
         policy.check()?;
         Ok(policy)
+    }
+
+    /// Read, parse and check a policy file: every loader (the webhook, at start and on reload, and
+    /// the plugin's `--policy-file`) goes through here, so they refuse the same files with the same
+    /// words.
+    pub fn load(path: &Path) -> Result<Policy, PolicyFileError> {
+        let fail = |problem| PolicyFileError {
+            path: path.to_path_buf(),
+            problem,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(PolicyFileProblem::Read(e)))?;
+        Policy::from_yaml(&text).map_err(|e| fail(PolicyFileProblem::Invalid(e)))
     }
 
     /// The approval namespace label split into key and value.
@@ -294,12 +339,22 @@ impl Policy {
             .and_then(|s| s.parse().ok())
     }
 
-    /// Every rule a document can break beyond its shape.
+    /// Every rule a document can break beyond its shape, section by section.
     fn check(&self) -> Result<(), PolicyError> {
-        let invalid = |field: &str, message: String| PolicyError::Invalid {
-            field: field.into(),
-            message,
-        };
+        self.check_shared_memory()?;
+        self.check_hosts()?;
+        self.check_nccl()?;
+        self.check_priority()?;
+        if self.resources.gpu_resources.is_empty() {
+            return Err(invalid(
+                "resources.gpuResources",
+                "is empty; list at least nvidia.com/gpu".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_shared_memory(&self) -> Result<(), PolicyError> {
         if let Some(s) = &self.shared_memory.size_limit {
             s.parse::<Quantity>()
                 .map_err(|e| invalid("sharedMemory.sizeLimit", e.to_string()))?;
@@ -311,6 +366,10 @@ impl Policy {
                 format!("{pct} is out of range; use a whole percent from 1 to 100"),
             ));
         }
+        Ok(())
+    }
+
+    fn check_hosts(&self) -> Result<(), PolicyError> {
         for (i, host) in self.hosts.ignore.iter().enumerate() {
             names::dns1123_subdomain(host).map_err(|p| {
                 invalid(
@@ -343,6 +402,10 @@ impl Policy {
                 ));
             }
         }
+        Ok(())
+    }
+
+    fn check_nccl(&self) -> Result<(), PolicyError> {
         for name in self.nccl.env.keys() {
             names::env_var_name(name).map_err(|p| {
                 invalid(
@@ -351,15 +414,17 @@ impl Policy {
                 )
             })?;
         }
-        names::qualified_name(&self.nccl.roce_gdr.resource).map_err(|p| {
+        let resource = &self.nccl.roce_gdr.resource;
+        names::qualified_name(resource).map_err(|p| {
             invalid(
                 "nccl.roceGdr.resource",
-                format!(
-                    "{:?} is not a resource name: {p}",
-                    self.nccl.roce_gdr.resource
-                ),
+                format!("{resource:?} is not a resource name: {p}"),
             )
         })?;
+        Ok(())
+    }
+
+    fn check_priority(&self) -> Result<(), PolicyError> {
         let p = &self.priority;
         if !p.default.is_empty() && !p.allowed.is_empty() && !p.allowed.contains(&p.default) {
             return Err(invalid(
@@ -381,18 +446,19 @@ impl Policy {
                     )
                 })?;
         }
-        if self.resources.gpu_resources.is_empty() {
-            return Err(invalid(
-                "resources.gpuResources",
-                "is empty; list at least nvidia.com/gpu".into(),
-            ));
-        }
         Ok(())
     }
 
     /// Every key with its default, as YAML: the body of the documented example policy.
     pub fn documented_example() -> String {
         yaml_serde::to_string(&Policy::default()).unwrap_or_default()
+    }
+}
+
+fn invalid(field: &str, message: String) -> PolicyError {
+    PolicyError::Invalid {
+        field: field.into(),
+        message,
     }
 }
 
@@ -479,6 +545,51 @@ mod tests {
             Some("default-priority")
         );
         assert!(p.priority.default.is_empty());
+    }
+
+    #[test]
+    fn a_policy_file_error_names_the_file_and_keeps_its_cause() {
+        let dir = std::env::temp_dir().join(format!("mltrain-policy-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.yaml");
+        let e = Policy::load(&missing).unwrap_err();
+        assert_eq!(e.path, missing);
+        assert!(matches!(e.problem, PolicyFileProblem::Read(_)));
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}: cannot read it: ", missing.display())),
+            "{e}"
+        );
+        let bad = dir.join("bad.yaml");
+        std::fs::write(&bad, "colour: blue\n").unwrap();
+        let e = Policy::load(&bad).unwrap_err();
+        assert!(
+            matches!(
+                &e.problem,
+                PolicyFileProblem::Invalid(PolicyError::Parse(_))
+            ),
+            "{e:?}"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+        let good = dir.join("good.yaml");
+        std::fs::write(&good, "openshift: force\n").unwrap();
+        assert_eq!(Policy::load(&good).unwrap().openshift, OpenShiftMode::Force);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn openshift_modes_resolve_with_what_detection_found() {
+        use OpenShiftMode::*;
+        for (mode, detected, want) in [
+            (Force, None, true),
+            (Force, Some(false), true),
+            (Disabled, Some(true), false),
+            (Auto, Some(true), true),
+            (Auto, Some(false), false),
+            (Auto, None, false),
+        ] {
+            assert_eq!(mode.resolve(detected), want, "{mode:?} {detected:?}");
+        }
     }
 
     #[test]

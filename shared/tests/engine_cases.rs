@@ -75,21 +75,22 @@ fn run_case(file: &str, case: &Value) {
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let object = &case["object"];
-    let request = Request {
-        operation: op,
-        object,
-        old_object: case.get("old"),
-        namespace: req
-            .get("namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("ml-team"),
-        namespace_labels: &labels,
-        // `user: null` in a case: the identity is unknown (the plugin offline).
-        user: (req.get("user") != Some(&Value::Null)).then_some(&user),
-        openshift,
-    };
+    // `user: null` in a case: the identity is unknown (the plugin offline).
+    let known_user = (req.get("user") != Some(&Value::Null)).then_some(&user);
+    let request = Request::new(op, object)
+        .with_old_object(case.get("old"))
+        .in_namespace(
+            req.get("namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("ml-team"),
+        )
+        .with_namespace_labels(&labels)
+        .with_user(known_user)
+        .with_openshift(openshift);
     let review = engine.admit(&request);
-    let out = review.mutated(object);
+    let out = review
+        .mutated(object)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     let expect = &case["expect"];
     if let Some(set) = expect.get("set").and_then(Value::as_object) {
         for (ptr, want) in set {
@@ -125,12 +126,7 @@ fn run_case(file: &str, case: &Value) {
         assert!(review.patch.0.is_empty(), "{name}: patch should be empty");
     }
     if op == Operation::Create {
-        let readmit = |o: &Value| {
-            engine.admit(&Request {
-                object: o,
-                ..request
-            })
-        };
+        let readmit = |o: &Value| engine.admit(&request.with_object(o));
         let full = engine.mutate_full_copy(&request);
         common::assert_patch_and_idempotence(object, &review, &full, &readmit, &name);
     }

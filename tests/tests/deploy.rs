@@ -2,10 +2,10 @@
 //! `kubectl kustomize`, passes the real schemas; the webhook's own Deployment passes the admission
 //! engine unchanged under the policy it ships with; the webhook rules cover exactly the engine's kinds.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use mltrain_shared::engine::HANDLED_KINDS;
-use mltrain_shared::{Engine, Operation, Policy, Request, UserInfo};
+use mltrain_shared::{Engine, Policy, Request, UserInfo};
 use mltrain_tests::{kustomize, validate_manifests, validate_manifests_with, workspace_dir};
 use serde_json::Value;
 
@@ -223,20 +223,16 @@ fn pathdiff(to: &std::path::Path, from: &std::path::Path) -> String {
 }
 
 fn admit(engine: &Engine, obj: &Value, openshift: bool) -> mltrain_shared::Review {
-    let labels = BTreeMap::new();
     let admin = UserInfo {
         username: "kubernetes-admin".into(),
         groups: vec!["system:masters".into(), "system:authenticated".into()],
     };
-    engine.admit(&Request {
-        operation: Operation::Create,
-        object: obj,
-        old_object: None,
-        namespace: "mltrain-system",
-        namespace_labels: &labels,
-        user: Some(&admin),
-        openshift,
-    })
+    engine.admit(
+        &Request::create(obj)
+            .in_namespace("mltrain-system")
+            .with_user(Some(&admin))
+            .with_openshift(openshift),
+    )
 }
 
 #[test]

@@ -2,8 +2,7 @@
 //! the default policy, the full policy and with OpenShift adaptation, passes the real schemas
 //! (`validate-manifests`). Also runs the engine on the AdmissionReview objects in `../shared/admission/`.
 
-use std::collections::BTreeMap;
-
+use mltrain_shared::admission::{Admission, AdmissionRequest, NamespaceLabels};
 use mltrain_shared::{Engine, Operation, Policy, Request, UserInfo};
 use mltrain_tests::{shared_dir, validate_manifests, yaml_docs};
 use serde_json::Value;
@@ -12,17 +11,13 @@ const WORKLOADS: &str = include_str!("../../shared/tests/data/objects/workloads.
 const FULL_POLICY: &str = include_str!("../../shared/tests/data/policy-full.yaml");
 
 fn create(engine: &Engine, obj: &Value, openshift: bool) -> mltrain_shared::Review {
-    let labels = BTreeMap::new();
     let user = UserInfo::default();
-    engine.admit(&Request {
-        operation: Operation::Create,
-        object: obj,
-        old_object: None,
-        namespace: "ml-team",
-        namespace_labels: &labels,
-        user: Some(&user),
-        openshift,
-    })
+    engine.admit(
+        &Request::create(obj)
+            .in_namespace("ml-team")
+            .with_user(Some(&user))
+            .with_openshift(openshift),
+    )
 }
 
 #[test]
@@ -67,24 +62,14 @@ fn admission_fixture_objects_mutate_into_valid_objects() {
             continue;
         }
         seen += 1;
-        let review: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let req = &review["request"];
-        let obj = &req["object"];
-        let op: Operation = req["operation"].as_str().unwrap().parse().unwrap();
-        let labels = BTreeMap::new();
-        let user = UserInfo {
-            username: req["userInfo"]["username"].as_str().unwrap_or("").into(),
-            groups: serde_json::from_value(req["userInfo"]["groups"].clone()).unwrap_or_default(),
-        };
-        let r = engine.admit(&Request {
-            operation: op,
-            object: obj,
-            old_object: req.get("oldObject").filter(|o| !o.is_null()),
-            namespace: req["namespace"].as_str().unwrap_or(""),
-            namespace_labels: &labels,
-            user: Some(&user),
+        let request = AdmissionRequest::parse(&std::fs::read(&path).unwrap()).unwrap();
+        let admission = Admission {
+            engine: &engine,
+            namespace_labels: NamespaceLabels::Unknown,
             openshift: false,
-        });
+        };
+        let r = admission.decide(&request).unwrap();
+        let op = request.operation;
         assert!(r.allowed(), "{}: {}", path.display(), r.message());
         if op == Operation::Update {
             assert!(
@@ -93,7 +78,7 @@ fn admission_fixture_objects_mutate_into_valid_objects() {
                 path.display()
             );
         }
-        outputs.push(r.mutated(obj));
+        outputs.push(r.mutated(request.subject().unwrap()).unwrap());
     }
     assert!(
         seen >= 3,

@@ -1,20 +1,18 @@
 //! Bounded in-tree fuzzing of AdmissionReview parsing and the engine (no nightly toolchain can be
 //! fetched here, so no cargo-fuzz): byte-level and structure-aware mutations of real reviews go through
-//! the webhook's own path (parse → engine → response body). Properties: nothing panics; every answer is
-//! a complete AdmissionReview with the request's uid; every CREATE patch applies to its object.
+//! the admission entry point the webhook and `policy check` use (`mltrain_shared::admission`: parse →
+//! engine → response body). Properties: nothing panics; every answer is a complete AdmissionReview
+//! with the request's uid; every patch applies to its object.
 //! `MLTRAIN_FUZZ_SECONDS` bounds the run (CI sets it), `MLTRAIN_FUZZ_SEED` replays one. Inputs that
 //! ever failed are kept in `tests/data/fuzz-regressions/` and replayed on every run.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use mltrain_shared::{Engine, Operation, Policy, Request, UserInfo};
+use mltrain_shared::admission::{Admission, AdmissionRequest, Endpoint, NamespaceLabels};
+use mltrain_shared::{Engine, Policy};
 use mltrain_tests::{
     Rng, fuzz_budget, fuzz_seed, mutate_bytes, mutate_json, shared_dir, yaml_docs,
 };
-use mltrain_webhook::handlers::{Endpoint, admit};
-use mltrain_webhook::review::Request as Review;
-use mltrain_webhook::state::State;
 use serde_json::Value;
 
 const FULL_POLICY: &str = include_str!("../../shared/tests/data/policy-full.yaml");
@@ -37,63 +35,47 @@ fn seeds() -> Vec<Value> {
 }
 
 /// One input through the whole path; a panic propagates to the caller.
-fn check(states: &[State], body: &[u8]) {
-    let Ok(req) = Review::parse(body) else { return };
-    for state in states {
+fn check(engines: &[(Engine, bool)], body: &[u8]) {
+    let Ok(request) = AdmissionRequest::parse(body) else {
+        return;
+    };
+    for (engine, openshift) in engines {
+        let admission = Admission {
+            engine,
+            namespace_labels: NamespaceLabels::Unknown,
+            openshift: *openshift,
+        };
         for endpoint in [Endpoint::Mutate, Endpoint::Validate] {
-            let resp = admit(state, endpoint, &req);
+            let resp = admission.respond(endpoint, &request);
             let out: Value = serde_json::from_slice(&resp.to_body()).expect("the answer is JSON");
-            assert_eq!(out["response"]["uid"], req.uid.as_str());
+            assert_eq!(out["response"]["uid"], request.uid.as_str());
             assert!(out["response"]["allowed"].is_boolean());
         }
-        if req.operation == "CREATE"
-            && let Some(obj) = &req.object
-        {
-            let labels = BTreeMap::new();
-            let user = UserInfo::default();
-            let r = state.engine().admit(&Request {
-                operation: Operation::Create,
-                object: obj,
-                old_object: None,
-                namespace: "ml-team",
-                namespace_labels: &labels,
-                user: Some(&user),
-                openshift: state.openshift(),
-            });
-            let mut patched = obj.clone();
-            json_patch::patch(&mut patched, &r.patch)
-                .expect("a CREATE patch applies to its object");
+        if let (Some(review), Some(subject)) = (admission.decide(&request), request.subject()) {
+            review
+                .mutated(subject)
+                .expect("the engine's patch applies to its object");
         }
     }
 }
 
-fn states() -> Vec<State> {
-    [
-        ("", None),
-        (FULL_POLICY, None),
-        (FULL_POLICY, Some(mltrain_shared::OpenShiftMode::Disabled)),
-    ]
-    .into_iter()
-    .map(|(p, os)| {
-        let s = State::new(
-            Engine::new(Policy::from_yaml(p).unwrap()),
-            os,
-            8 << 20,
-            Duration::from_secs(1),
-        );
-        std::sync::Arc::try_unwrap(s).unwrap_or_else(|_| unreachable!())
-    })
-    .collect()
+/// The default policy, the full one with its `openshift: force`, and the full one with OpenShift
+/// adaptation off (as the webhook's `--openshift disabled` resolves it).
+fn engines() -> Vec<(Engine, bool)> {
+    [("", false), (FULL_POLICY, true), (FULL_POLICY, false)]
+        .into_iter()
+        .map(|(p, openshift)| (Engine::new(Policy::from_yaml(p).unwrap()), openshift))
+        .collect()
 }
 
 #[test]
 fn regressions_replay() {
-    let states = states();
+    let engines = engines();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fuzz-regressions");
     for f in std::fs::read_dir(dir).unwrap() {
         let p = f.unwrap().path();
         if p.extension().is_some_and(|e| e == "json") {
-            check(&states, &std::fs::read(&p).unwrap());
+            check(&engines, &std::fs::read(&p).unwrap());
         }
     }
 }
@@ -104,7 +86,7 @@ fn fuzz_admission_reviews() {
     let budget = fuzz_budget();
     eprintln!("fuzz_admission_reviews: seed {seed}, {budget:?} (replay: MLTRAIN_FUZZ_SEED={seed})");
     let mut rng = Rng::new(seed);
-    let states = states();
+    let engines = engines();
     let seeds = seeds();
     let started = Instant::now();
     let mut runs = 0u64;
@@ -120,7 +102,7 @@ fn fuzz_admission_reviews() {
             serde_json::to_vec(&v).unwrap()
         };
         let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&states, &body)));
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&engines, &body)));
         if outcome.is_err() {
             let dir =
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fuzz-regressions");

@@ -19,13 +19,13 @@ callgrind_annotate --tree=caller --inclusive=yes "$out" > "$out.txt" 2>/dev/null
 python3 - "$out.txt" <<'PY'
 import re, sys
 stages = [
-    ("parse", "mltrain_webhook::review::Request::parse"),
-    ("engine (incl. patch diff)", "mltrain_webhook::handlers::review"),
-    ("patch JSON + base64", "mltrain_webhook::handlers::respond"),
-    ("response serialisation", "mltrain_webhook::review::Response::to_body"),
+    ("parse", "mltrain_shared::admission::request::AdmissionRequest::parse"),
+    ("engine (incl. patch diff)", "mltrain_shared::admission::Admission::decide"),
+    ("patch JSON + base64", "mltrain_shared::admission::response::AdmissionResponse::of"),
+    ("response serialisation", "mltrain_shared::admission::response::AdmissionResponse::to_body"),
     ("log line", "mltrain_webhook::handlers::log_line"),
     ("metrics", "mltrain_webhook::handlers::count"),
-    ("drop of the parsed request", "core::ptr::drop_in_place<mltrain_webhook::review::Request>"),
+    ("drop of request and answer", "core::ptr::drop_in_place<mltrain_shared::admission::Answer>"),
 ]
 blocks = open(sys.argv[1]).read().split("\n\n")
 total = 0

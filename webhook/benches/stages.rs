@@ -9,9 +9,9 @@ use std::hint::black_box as bb;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use mltrain_shared::admission::{AdmissionRequest, AdmissionResponse, Endpoint};
 use mltrain_shared::{Engine, Policy};
-use mltrain_webhook::handlers::{self, Endpoint};
-use mltrain_webhook::review::Request;
+use mltrain_webhook::handlers;
 use mltrain_webhook::state::State;
 
 // As in the binary: the allocator is a large share of every stage.
@@ -37,17 +37,19 @@ fn stages(c: &mut Criterion) {
         8 << 20,
         Duration::from_secs(10),
     );
-    let request = Request::parse(&body).unwrap();
-    let review = handlers::review(&state, &request);
-    let response = handlers::respond(Endpoint::Mutate, &request, review.as_ref());
+    let request = AdmissionRequest::parse(&body).unwrap();
+    let review = state.snapshot().admission().decide(&request);
+    let response = AdmissionResponse::of(Endpoint::Mutate, &request, review.as_ref());
     let took = Duration::from_micros(40);
 
-    c.bench_function("stage/parse", |b| b.iter(|| Request::parse(bb(&body))));
+    c.bench_function("stage/parse", |b| {
+        b.iter(|| AdmissionRequest::parse(bb(&body)))
+    });
     c.bench_function("stage/engine", |b| {
-        b.iter(|| handlers::review(&state, bb(&request)))
+        b.iter(|| state.snapshot().admission().decide(bb(&request)))
     });
     c.bench_function("stage/patch", |b| {
-        b.iter(|| handlers::respond(Endpoint::Mutate, bb(&request), review.as_ref()))
+        b.iter(|| AdmissionResponse::of(Endpoint::Mutate, bb(&request), review.as_ref()))
     });
     c.bench_function("stage/serialise", |b| b.iter(|| bb(&response).to_body()));
     c.bench_function("stage/log", |b| {
@@ -58,10 +60,19 @@ fn stages(c: &mut Criterion) {
     });
     c.bench_function("stage/all", |b| {
         b.iter(|| {
-            let request = Request::parse(bb(&body)).unwrap();
-            let response = handlers::admit(&state, Endpoint::Mutate, &request);
-            let out = response.to_body();
-            handlers::record(&state, Endpoint::Mutate, &request, &response, took);
+            let answer = state
+                .snapshot()
+                .admission()
+                .review(Endpoint::Mutate, bb(&body))
+                .unwrap();
+            let out = answer.response.to_body();
+            handlers::record(
+                &state,
+                Endpoint::Mutate,
+                &answer.request,
+                &answer.response,
+                took,
+            );
             out
         })
     });

@@ -12,17 +12,27 @@ use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::api::{Api, ListParams};
 use kube::{Client, Config};
 use mltrain_shared::OpenShiftMode;
+use thiserror::Error;
 
 use crate::state::State;
 
 /// How often namespace labels and discovery are refreshed.
 pub const REFRESH: Duration = Duration::from_secs(30);
 
-async fn client() -> Result<Client, String> {
-    let mut config = Config::infer().await.map_err(|e| e.to_string())?;
+/// Why there is no client for the Kubernetes API.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("no kubeconfig or in-cluster configuration: {0}")]
+    Config(#[from] kube::config::InferConfigError),
+    #[error("cannot make a Kubernetes client: {0}")]
+    Client(#[from] kube::Error),
+}
+
+async fn client() -> Result<Client, ClientError> {
+    let mut config = Config::infer().await?;
     config.connect_timeout = Some(Duration::from_secs(3));
     config.read_timeout = Some(Duration::from_secs(10));
-    Client::try_from(config).map_err(|e| e.to_string())
+    Ok(Client::try_from(config)?)
 }
 
 /// Refresh OpenShift status and namespace labels until the process ends.

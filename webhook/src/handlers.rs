@@ -1,9 +1,9 @@
 //! HTTP handlers: `/mutate` and `/validate` on the TLS port, probes and metrics on the plain port.
-//! Handlers only read the body, call the engine and map the outcome; they never panic on input, and
-//! every outcome is an HTTP answer (400 for a body that is not a v1 AdmissionReview, 413 too large,
-//! 408 too slow).
+//! Handlers only read the body, hand it to the shared admission entry point
+//! (`mltrain_shared::admission`) with a snapshot of the webhook's state, and map the outcome; they
+//! never panic on input, and every outcome is an HTTP answer (400 for a body that is not a v1
+//! AdmissionReview, 413 too large, 408 too slow).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,27 +13,10 @@ use axum::extract::{Request as HttpRequest, State as Extract};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::{get, post};
-use mltrain_shared::{Operation, Request as EngineRequest, Review, UserInfo};
+use mltrain_shared::admission::{AdmissionRequest, AdmissionResponse, Endpoint, ReviewError};
 use serde_json::json;
 
-use crate::review::{Request, Response, ReviewError};
 use crate::state::State;
-
-/// Which webhook is being called.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    Mutate,
-    Validate,
-}
-
-impl Endpoint {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Endpoint::Mutate => "mutate",
-            Endpoint::Validate => "validate",
-        }
-    }
-}
 
 /// The admission router (served over TLS).
 pub fn router(state: Arc<State>) -> Router {
@@ -80,7 +63,7 @@ fn error(status: StatusCode, message: String) -> HttpResponse {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
-        serde_json::to_vec(&json!({"error": message, "code": status.as_u16()})).unwrap_or_default(),
+        json!({"error": message, "code": status.as_u16()}).to_string(),
     )
         .into_response()
 }
@@ -91,14 +74,13 @@ async fn handle(state: Arc<State>, endpoint: Endpoint, req: HttpRequest) -> Http
         Err(answer) => return answer,
     };
     let started = Instant::now();
-    let request = match Request::parse(&bytes) {
-        Ok(r) => r,
+    let answer = match state.snapshot().admission().review(endpoint, &bytes) {
+        Ok(a) => a,
         Err(e) => return bad_review(&state, endpoint, &e),
     };
-    let response = admit(&state, endpoint, &request);
-    let body = response.to_body();
+    let body = answer.response.to_body();
     let took = started.elapsed();
-    record(&state, endpoint, &request, &response, took);
+    record(&state, endpoint, &answer.request, &answer.response, took);
     json_ok(body)
 }
 
@@ -158,8 +140,8 @@ pub fn json_ok(body: Vec<u8>) -> HttpResponse {
 pub fn record(
     state: &State,
     endpoint: Endpoint,
-    request: &Request,
-    response: &Response,
+    request: &AdmissionRequest,
+    response: &AdmissionResponse,
     took: Duration,
 ) {
     log_line(endpoint, request, response, took);
@@ -167,7 +149,12 @@ pub fn record(
 }
 
 /// The one structured line per admission (DESIGN §5): who, what, the outcome, never the object.
-pub fn log_line(endpoint: Endpoint, request: &Request, response: &Response, took: Duration) {
+pub fn log_line(
+    endpoint: Endpoint,
+    request: &AdmissionRequest,
+    response: &AdmissionResponse,
+    took: Duration,
+) {
     tracing::info!(
         uid = %request.uid,
         endpoint = endpoint.as_str(),
@@ -189,8 +176,8 @@ pub fn log_line(endpoint: Endpoint, request: &Request, response: &Response, took
 pub fn count(
     state: &State,
     endpoint: Endpoint,
-    request: &Request,
-    response: &Response,
+    request: &AdmissionRequest,
+    response: &AdmissionResponse,
     took: Duration,
 ) {
     let result = match (response.allowed(), response.patch_len() > 0) {
@@ -201,64 +188,8 @@ pub fn count(
     state.metrics.admission(
         endpoint.as_str(),
         &request.kind.kind,
-        &request.operation,
+        request.operation.as_str(),
         result,
         took,
     );
-}
-
-/// Run the engine for one request and answer it. Subresources and objects of unknown kinds pass
-/// unchanged.
-pub fn admit(state: &State, endpoint: Endpoint, req: &Request) -> Response {
-    respond(endpoint, req, review(state, req).as_ref())
-}
-
-/// The engine's decision; `None` when the engine has nothing to say (an operation it does not know, a
-/// subresource).
-pub fn review(state: &State, req: &Request) -> Option<Review> {
-    let op: Operation = req.operation.parse().ok()?;
-    if req.sub_resource.as_deref().is_some_and(|s| !s.is_empty()) {
-        return None;
-    }
-    let null = serde_json::Value::Null;
-    let object = match op {
-        Operation::Delete => req.old_object.as_ref().unwrap_or(&null),
-        _ => req.object.as_ref().unwrap_or(&null),
-    };
-    let namespaces = state.namespaces();
-    let empty = BTreeMap::new();
-    let namespace = req.namespace.as_deref().unwrap_or("");
-    let user = UserInfo {
-        username: req.user_info.username.clone(),
-        groups: req.user_info.groups.clone(),
-    };
-    let engine = state.engine();
-    Some(engine.admit(&EngineRequest {
-        operation: op,
-        object,
-        old_object: req.old_object.as_ref(),
-        namespace,
-        namespace_labels: namespaces.get(namespace).unwrap_or(&empty),
-        user: Some(&user),
-        openshift: state.openshift(),
-    }))
-}
-
-/// The answer to the API server for the engine's decision: the patch and defaulting warnings from
-/// `/mutate`, the verdict and validation warnings from `/validate`.
-pub fn respond(endpoint: Endpoint, req: &Request, review: Option<&Review>) -> Response {
-    let Some(review) = review else {
-        return Response::allow(req);
-    };
-    match endpoint {
-        Endpoint::Mutate => Response::allow(req)
-            .with_patch(&review.patch)
-            .with_warnings(review.defaulting_warnings()),
-        Endpoint::Validate if review.allowed() => {
-            Response::allow(req).with_warnings(review.validation_warnings())
-        }
-        Endpoint::Validate => {
-            Response::deny(req, review.message()).with_warnings(review.validation_warnings())
-        }
-    }
 }

@@ -1,7 +1,9 @@
-//! mltrain-webhook: the HTTPS admission server around the shared engine (DESIGN §5).
+//! mltrain-webhook: the HTTPS admission server around the shared engine (DESIGN §5). Reviews are
+//! parsed, decided and answered by `mltrain_shared::admission`; this crate adds HTTP, TLS, reloads,
+//! the cluster's state, logs and metrics.
 //!
-//! [`handlers::router`] is exposed so tests can drive the handlers without sockets; [`server::start`]
-//! runs the real thing.
+//! [`handlers::router`] is exposed so tests drive the handlers in-process (`tests/router.rs`);
+//! [`server::start`] runs the real thing.
 
 pub mod cluster;
 pub mod config;
@@ -9,7 +11,6 @@ pub mod handlers;
 pub mod logging;
 pub mod metrics;
 pub mod reload;
-pub mod review;
 pub mod server;
 #[cfg(feature = "stages")]
 pub mod stages;

@@ -6,23 +6,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mltrain_shared::{Engine, Policy};
+use mltrain_shared::{Engine, Policy, PolicyFileError};
 
 use crate::state::State;
 use crate::tls::{self, Certificate};
 
-/// Read a policy file into an engine.
-pub fn load_policy(path: Option<&Path>) -> Result<Engine, String> {
-    let text = match path {
-        Some(p) => {
-            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?
-        }
-        None => String::new(),
+/// The engine of a policy file, or of the default policy when there is none.
+pub fn load_policy(path: Option<&Path>) -> Result<Engine, PolicyFileError> {
+    let policy = match path {
+        Some(p) => Policy::load(p)?,
+        None => Policy::default(),
     };
-    let policy = Policy::from_yaml(&text).map_err(|e| e.to_string())?;
     Ok(Engine::new(policy))
 }
 
+/// The files' bytes together, to tell when any changed; `None` while one cannot be read (a Secret's
+/// `..data` link being swapped), which is looked at again on the next tick rather than reloaded.
 fn read_all(paths: &[&Path]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     for p in paths {

@@ -1,12 +1,14 @@
 //! Running the webhook: load certificate and policy (refusing to start without them), serve the
 //! admission port over TLS and the probe port over HTTP, reload files, and shut down gracefully.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum_server::Handle;
 use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use mltrain_shared::{OpenShiftMode, PolicyFileError};
 use thiserror::Error;
 
 use crate::config::Config;
@@ -17,13 +19,13 @@ use crate::{cluster, handlers, reload, tls};
 pub enum StartError {
     #[error("certificate: {0}")]
     Tls(#[from] tls::TlsError),
-    #[error("policy: {0}")]
-    Policy(String),
+    #[error("policy {0}")]
+    Policy(#[from] PolicyFileError),
     #[error("cannot start the runtime: {0}")]
-    Runtime(std::io::Error),
+    Runtime(#[source] std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
-        addr: std::net::SocketAddr,
+        addr: SocketAddr,
         source: std::io::Error,
     },
 }
@@ -31,9 +33,9 @@ pub enum StartError {
 /// A running server, for tests and `main`.
 pub struct Running {
     pub state: Arc<State>,
-    pub handle: Handle<std::net::SocketAddr>,
-    pub admission_addr: std::net::SocketAddr,
-    pub probe_addr: std::net::SocketAddr,
+    pub handle: Handle<SocketAddr>,
+    pub admission_addr: SocketAddr,
+    pub probe_addr: SocketAddr,
 }
 
 /// Start everything; returns once both ports listen.
@@ -42,7 +44,7 @@ pub async fn start(
 ) -> Result<(Running, tokio::task::JoinHandle<std::io::Result<()>>), StartError> {
     let started = Instant::now();
     let cert = tls::Certificate::new(tls::load(&config.tls_cert_file, &config.tls_key_file)?);
-    let engine = reload::load_policy(config.policy_file.as_deref()).map_err(StartError::Policy)?;
+    let engine = reload::load_policy(config.policy_file.as_deref())?;
     let state = State::new(
         engine,
         config.openshift,
@@ -50,45 +52,61 @@ pub async fn start(
         config.request_timeout,
     );
     let rustls = RustlsConfig::from_config(Arc::new(tls::server_config(cert.clone())?));
+    let probe_addr = serve_probes(config.probe_listen, state.clone()).await?;
+    let handle = Handle::new();
+    let (server, admission_addr) = admission_server(&config, rustls, handle.clone())?;
+    let app = handlers::router(state.clone());
+    #[cfg(feature = "stages")]
+    let app = app.merge(crate::stages::router(state.clone()));
+    let serving = tokio::spawn(async move { server.serve(app.into_make_service()).await });
+    watch_in_background(&config, &state, cert);
+    tracing::info!(
+        admission = %admission_addr,
+        probes = %probe_addr,
+        openshift = state.openshift(),
+        startup_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "ready"
+    );
+    let running = Running {
+        state,
+        handle,
+        admission_addr,
+        probe_addr,
+    };
+    Ok((running, serving))
+}
 
-    let probe = tokio::net::TcpListener::bind(config.probe_listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: config.probe_listen,
-            source,
-        })?;
-    let probe_addr = probe.local_addr().map_err(|source| StartError::Bind {
-        addr: config.probe_listen,
-        source,
-    })?;
-    let probe_app = handlers::probe_router(state.clone());
+/// Listen on the plain-HTTP probe port and serve it in the background; the address it listens on.
+async fn serve_probes(addr: SocketAddr, state: Arc<State>) -> Result<SocketAddr, StartError> {
+    let bind = |source| StartError::Bind { addr, source };
+    let probe = tokio::net::TcpListener::bind(addr).await.map_err(bind)?;
+    let local = probe.local_addr().map_err(bind)?;
+    let app = handlers::probe_router(state);
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(probe, probe_app).await {
+        if let Err(e) = axum::serve(probe, app).await {
             tracing::error!(error = %e, "probe server stopped");
         }
     });
+    Ok(local)
+}
 
-    let listener =
-        std::net::TcpListener::bind(config.listen).map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-    let admission_addr = listener.local_addr().map_err(|source| StartError::Bind {
+type AdmissionServer = axum_server::Server<SocketAddr, RustlsAcceptor<NoDelayAcceptor>>;
+
+/// The TLS admission server, listening but not yet serving, and the address it listens on.
+fn admission_server(
+    config: &Config,
+    rustls: RustlsConfig,
+    handle: Handle<SocketAddr>,
+) -> Result<(AdmissionServer, SocketAddr), StartError> {
+    let bind = |source| StartError::Bind {
         addr: config.listen,
         source,
-    })?;
-    let handle = Handle::new();
+    };
+    let listener = std::net::TcpListener::bind(config.listen).map_err(bind)?;
+    listener.set_nonblocking(true).map_err(bind)?;
+    let local = listener.local_addr().map_err(bind)?;
     let mut server = axum_server::from_tcp(listener)
-        .map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?
+        .map_err(bind)?
         .acceptor(
             // No Nagle delay: an answer goes out as TLS records in more than one write, and the
             // API server waits for all of it before sending the next review on the connection.
@@ -96,7 +114,7 @@ pub async fn start(
                 .handshake_timeout(Duration::from_secs(10))
                 .acceptor(NoDelayAcceptor::new()),
         )
-        .handle(handle.clone());
+        .handle(handle);
     server
         .http_builder()
         .http1()
@@ -107,11 +125,11 @@ pub async fn start(
         .http_builder()
         .http2()
         .timer(hyper_util::rt::TokioTimer::new());
-    let app = handlers::router(state.clone());
-    #[cfg(feature = "stages")]
-    let app = app.merge(crate::stages::router(state.clone()));
-    let serving = tokio::spawn(async move { server.serve(app.into_make_service()).await });
+    Ok((server, local))
+}
 
+/// The file reloads and, unless `--no-cluster`, the cluster refresh, until the process ends.
+fn watch_in_background(config: &Config, state: &Arc<State>, cert: Arc<tls::Certificate>) {
     tokio::spawn(reload::watch(
         state.clone(),
         cert,
@@ -122,27 +140,11 @@ pub async fn start(
     ));
     if config.use_cluster {
         tokio::spawn(cluster::watch(state.clone()));
-    } else if state.openshift_mode() == mltrain_shared::OpenShiftMode::Auto {
+    } else if state.openshift_mode() == OpenShiftMode::Auto {
         tracing::info!(
             "openshift auto: cluster access disabled (--no-cluster); assuming not OpenShift"
         );
     }
-    tracing::info!(
-        admission = %admission_addr,
-        probes = %probe_addr,
-        openshift = state.openshift(),
-        startup_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "ready"
-    );
-    Ok((
-        Running {
-            state,
-            handle,
-            admission_addr,
-            probe_addr,
-        },
-        serving,
-    ))
 }
 
 /// The runtime for `workers` threads (0: one per CPU the process may use, which counts the cgroup CPU

@@ -13,8 +13,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::post;
 
-use crate::handlers::{self, Endpoint};
-use crate::review::Request;
+use mltrain_shared::admission::{AdmissionRequest, AdmissionResponse, Endpoint};
+
+use crate::handlers;
 use crate::state::State;
 
 /// The stages in pipeline order; `/stage/metrics` is the whole of `/mutate`.
@@ -40,16 +41,24 @@ struct Stages {
 /// The `/stage/{name}` routes. The constant answer is `/mutate`'s answer to the review in
 /// `$MLTRAIN_WEBHOOK_STAGE_BODY` (a bare allow without it).
 pub fn router(state: Arc<State>) -> Router {
-    let request = std::env::var_os(BODY_ENV)
-        .and_then(|p| std::fs::read(p).ok())
-        .and_then(|b| Request::parse(&b).ok());
-    let constant = match request {
-        Some(r) => handlers::admit(&state, Endpoint::Mutate, &r).to_body(),
+    let constant = match std::env::var_os(BODY_ENV) {
+        Some(path) => constant_answer(&state, std::path::Path::new(&path)),
         None => br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"stage","allowed":true}}"#.to_vec(),
     };
     Router::new()
         .route("/stage/{name}", post(stage))
         .with_state(Arc::new(Stages { state, constant }))
+}
+
+/// `/mutate`'s answer to the review in `path`. The bench names the file on purpose, so one that does
+/// not load stops the server rather than measuring the wrong thing.
+fn constant_answer(state: &State, path: &std::path::Path) -> Vec<u8> {
+    let body = std::fs::read(path)
+        .unwrap_or_else(|e| panic!("{BODY_ENV}={}: cannot read it: {e}", path.display()));
+    match state.snapshot().admission().review(Endpoint::Mutate, &body) {
+        Ok(answer) => answer.response.to_body(),
+        Err(e) => panic!("{BODY_ENV}={}: {e}", path.display()),
+    }
 }
 
 async fn stage(
@@ -73,18 +82,19 @@ async fn stage(
         return constant();
     }
     let started = Instant::now();
-    let request = match Request::parse(&bytes) {
+    let request = match AdmissionRequest::parse(&bytes) {
         Ok(r) => r,
         Err(e) => return handlers::bad_review(state, Endpoint::Mutate, &e),
     };
     if upto == 2 {
         return constant();
     }
-    let review = std::hint::black_box(handlers::review(state, &request));
+    let snapshot = state.snapshot();
+    let review = std::hint::black_box(snapshot.admission().decide(&request));
     if upto == 3 {
         return constant();
     }
-    let response = handlers::respond(Endpoint::Mutate, &request, review.as_ref());
+    let response = AdmissionResponse::of(Endpoint::Mutate, &request, review.as_ref());
     if upto == 4 {
         std::hint::black_box(&response);
         return constant();

@@ -7,9 +7,10 @@
 //! successful PriorityClass list, no class counts as existing.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 
+use mltrain_shared::admission::{Admission, NamespaceLabels};
 use mltrain_shared::{Engine, OpenShiftMode};
 
 use crate::metrics::Metrics;
@@ -23,8 +24,8 @@ pub struct State {
     priority_classes: RwLock<Option<BTreeSet<String>>>,
     /// The `--openshift` flag, which overrides the policy's mode.
     openshift_flag: Option<OpenShiftMode>,
-    /// What `auto` found in the cluster (false when it could not tell).
-    cluster_is_openshift: AtomicBool,
+    /// What discovery found for `auto`: [`UNKNOWN`] until the cluster could be asked.
+    detected_openshift: AtomicU8,
     namespaces: RwLock<Arc<HashMap<String, BTreeMap<String, String>>>>,
     shutting_down: AtomicBool,
     pub metrics: Metrics,
@@ -45,7 +46,7 @@ impl State {
             configured: RwLock::new(configured),
             priority_classes: RwLock::new(None),
             openshift_flag,
-            cluster_is_openshift: AtomicBool::new(false),
+            detected_openshift: AtomicU8::new(UNKNOWN),
             namespaces: RwLock::new(Arc::new(HashMap::new())),
             shutting_down: AtomicBool::new(false),
             metrics: Metrics::new(),
@@ -106,15 +107,34 @@ impl State {
 
     /// Whether to adapt pods to OpenShift now.
     pub fn openshift(&self) -> bool {
-        match self.openshift_mode() {
-            OpenShiftMode::Force => true,
-            OpenShiftMode::Disabled => false,
-            OpenShiftMode::Auto => self.cluster_is_openshift.load(Ordering::Relaxed),
+        self.openshift_mode().resolve(self.detected_openshift())
+    }
+
+    /// What discovery found: `None` until the cluster could be asked.
+    pub fn detected_openshift(&self) -> Option<bool> {
+        match self.detected_openshift.load(Ordering::Relaxed) {
+            UNKNOWN => None,
+            v => Some(v == OPENSHIFT),
         }
     }
 
     pub fn set_cluster_is_openshift(&self, v: bool) {
-        self.cluster_is_openshift.store(v, Ordering::Relaxed);
+        let v = if v { OPENSHIFT } else { NOT_OPENSHIFT };
+        self.detected_openshift.store(v, Ordering::Relaxed);
+    }
+
+    /// What one request reads, taken together once: the engine in force, the namespace labels and
+    /// whether OpenShift adaptation is on.
+    pub fn snapshot(&self) -> Snapshot {
+        let engine = self.engine();
+        let mode = self
+            .openshift_flag
+            .unwrap_or_else(|| engine.policy().openshift);
+        Snapshot {
+            openshift: mode.resolve(self.detected_openshift()),
+            namespaces: self.namespaces(),
+            engine,
+        }
     }
 
     pub fn namespaces(&self) -> Arc<HashMap<String, BTreeMap<String, String>>> {
@@ -134,6 +154,28 @@ impl State {
 
     pub fn ready(&self) -> bool {
         !self.shutting_down.load(Ordering::SeqCst)
+    }
+}
+
+const UNKNOWN: u8 = 0;
+const NOT_OPENSHIFT: u8 = 1;
+const OPENSHIFT: u8 = 2;
+
+/// See [`State::snapshot`].
+pub struct Snapshot {
+    engine: Arc<Engine>,
+    namespaces: Arc<HashMap<String, BTreeMap<String, String>>>,
+    openshift: bool,
+}
+
+impl Snapshot {
+    /// The shared admission entry point, with what the webhook knows of the cluster.
+    pub fn admission(&self) -> Admission<'_> {
+        Admission {
+            engine: &self.engine,
+            namespace_labels: NamespaceLabels::PerNamespace(&self.namespaces),
+            openshift: self.openshift,
+        }
     }
 }
 

@@ -6,6 +6,9 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use rustls::ServerConfig;
+// PEM parsing is rustls-pki-types' own (re-exported by rustls), which replaced the unmaintained
+// rustls-pemfile (RUSTSEC-2025-0134).
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -22,10 +25,14 @@ pub enum TlsError {
     NoCertificate { path: String },
     #[error("{path} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)")]
     NoKey { path: String },
-    #[error("{path}: {message}")]
-    Pem { path: String, message: String },
+    #[error("{path}: {source}")]
+    Pem { path: String, source: pem::Error },
     #[error("the private key does not fit the certificate, or is of an unsupported type: {0}")]
-    Key(String),
+    Key(#[source] rustls::Error),
+    #[error("the CA certificate is not usable: {0}")]
+    Ca(#[source] rustls::Error),
+    #[error("cannot configure TLS: {0}")]
+    Config(#[source] rustls::Error),
 }
 
 /// Load a certificate chain and its key from PEM files.
@@ -51,28 +58,28 @@ pub fn from_pem(
     cert_name: &str,
     key_name: &str,
 ) -> Result<Arc<CertifiedKey>, TlsError> {
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut &cert_pem[..])
-        .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::Pem {
+    let certs = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| TlsError::Pem {
             path: cert_name.into(),
-            message: e.to_string(),
+            source,
         })?;
     if certs.is_empty() {
         return Err(TlsError::NoCertificate {
             path: cert_name.into(),
         });
     }
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut &key_pem[..])
-        .map_err(|e| TlsError::Pem {
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| match e {
+        pem::Error::NoItemsFound => TlsError::NoKey {
             path: key_name.into(),
-            message: e.to_string(),
-        })?
-        .ok_or_else(|| TlsError::NoKey {
+        },
+        source => TlsError::Pem {
             path: key_name.into(),
-        })?;
+            source,
+        },
+    })?;
     let provider = rustls::crypto::ring::default_provider();
-    let ck =
-        CertifiedKey::from_der(certs, key, &provider).map_err(|e| TlsError::Key(e.to_string()))?;
+    let ck = CertifiedKey::from_der(certs, key, &provider).map_err(TlsError::Key)?;
     Ok(Arc::new(ck))
 }
 
@@ -111,7 +118,7 @@ pub fn server_config(cert: Arc<Certificate>) -> Result<ServerConfig, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| TlsError::Key(e.to_string()))?
+        .map_err(TlsError::Config)?
         .with_no_client_auth()
         .with_cert_resolver(cert);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -122,20 +129,17 @@ pub fn server_config(cert: Arc<Certificate>) -> Result<ServerConfig, TlsError> {
 /// tests and the load tools that talk to the webhook the way kube-apiserver does (with its caBundle).
 pub fn client_config(ca_pem: &str, alpn: &[&[u8]]) -> Result<rustls::ClientConfig, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
-        let c = c.map_err(|e| TlsError::Pem {
+    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        let c = c.map_err(|source| TlsError::Pem {
             path: "CA".into(),
-            message: e.to_string(),
+            source,
         })?;
-        roots.add(c).map_err(|e| TlsError::Pem {
-            path: "CA".into(),
-            message: e.to_string(),
-        })?;
+        roots.add(c).map_err(TlsError::Ca)?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Key(e.to_string()))?
+        .map_err(TlsError::Config)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
@@ -162,5 +166,25 @@ mod tests {
             e.to_string()
                 .starts_with("cannot read /nonexistent/tls.crt")
         );
+    }
+
+    #[test]
+    fn a_file_without_a_key_and_a_broken_pem_section_say_which() {
+        let cert = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let e = from_pem(cert.as_bytes(), b"no key here", "tls.crt", "tls.key").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "tls.key holds no PEM private key (PKCS#8, PKCS#1 or SEC1)"
+        );
+        let e = from_pem(
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n",
+            b"",
+            "tls.crt",
+            "tls.key",
+        )
+        .unwrap_err();
+        assert!(matches!(e, TlsError::Pem { .. }), "{e:?}");
+        assert!(e.to_string().starts_with("tls.crt: "), "{e}");
+        assert!(std::error::Error::source(&e).is_some());
     }
 }

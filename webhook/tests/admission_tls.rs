@@ -1,7 +1,9 @@
 //! The real `mltrain-webhook` binary, called over real TLS with AdmissionReviews shaped as
 //! kube-apiserver sends them: every shared fixture and a workload of every kind over HTTP/1.1
 //! keep-alive and HTTP/2; every returned patch applied (RFC 6902) and the result validated against the
-//! real schemas; the patched object sent again yields no patch; every rejection; malformed input.
+//! real schemas; the patched object sent again yields no patch; malformed input and the probe port.
+//! What each body is answered, allowed, patched, refused or 400/413, is shown in-process by
+//! `router.rs`.
 
 mod common;
 
@@ -131,42 +133,8 @@ async fn fixtures_over_http2() {
     each_protocol_mutates_and_validates(Proto::Http2).await;
 }
 
-#[tokio::test]
-async fn every_rejection_is_a_403_with_the_engines_words() {
-    let (wh, pki) = start(&[]);
-    let cases = mltrain_tests::yaml_docs(include_str!("data/rejections.yaml"));
-    let cases = cases[0].as_array().unwrap().clone();
-    assert!(cases.len() >= 14);
-    let mut client = Client::connect(wh.admission, &pki.ca_pem, Proto::Http1)
-        .await
-        .unwrap();
-    for (i, case) in cases.iter().enumerate() {
-        let uid = format!("reject-{i}");
-        let rev = review(&uid, "CREATE", &case["object"], None);
-        let (status, out) = client
-            .post("/validate", serde_json::to_vec(&rev).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(status, 200);
-        let resp = response(&out);
-        assert_eq!(resp["uid"], uid);
-        assert_eq!(resp["allowed"], false, "{}", case["expect"]);
-        assert_eq!(resp["status"]["code"], 403);
-        let msg = resp["status"]["message"].as_str().unwrap();
-        assert!(
-            msg.contains(case["expect"].as_str().unwrap()),
-            "want {} in {msg}",
-            case["expect"]
-        );
-        // The mutating webhook never refuses; it leaves that to /validate.
-        let (_, out) = client
-            .post("/mutate", serde_json::to_vec(&rev).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(response(&out)["allowed"], true);
-    }
-}
-
+/// What each body gets is `router.rs`'s, in-process; over real TLS, a bad body and one over the size
+/// limit (which may close its connection) get their status and the server goes on serving.
 #[tokio::test]
 async fn malformed_input_gets_its_status_and_the_server_keeps_serving() {
     let (wh, pki) = start(&[]);
@@ -176,140 +144,23 @@ async fn malformed_input_gets_its_status_and_the_server_keeps_serving() {
         &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}),
         None,
     );
-    let mut deep = String::new();
-    for _ in 0..10_000 {
-        deep.push('[');
-    }
-    let big = vec![b' '; 9 * 1024 * 1024];
-    let with = |f: &dyn Fn(&mut Value)| {
-        let mut v = valid.clone();
-        f(&mut v);
-        serde_json::to_vec(&v).unwrap()
-    };
-    let cases: Vec<(&str, &str, Vec<u8>, u16)> = vec![
-        ("empty body", "/mutate", vec![], 400),
-        ("not JSON", "/mutate", b"hello".to_vec(), 400),
-        ("a JSON array", "/validate", b"[1,2]".to_vec(), 400),
-        ("JSON null", "/mutate", b"null".to_vec(), 400),
-        ("no apiVersion", "/mutate", b"{}".to_vec(), 400),
-        (
-            "v1beta1",
-            "/mutate",
-            with(&|v| v["apiVersion"] = json!("admission.k8s.io/v1beta1")),
-            400,
-        ),
-        (
-            "wrong kind",
-            "/validate",
-            with(&|v| v["kind"] = json!("Pod")),
-            400,
-        ),
-        (
-            "no request",
-            "/mutate",
-            with(&|v| {
-                v.as_object_mut()
-                    .unwrap()
-                    .remove("request")
-                    .map(|_| ())
-                    .unwrap()
-            }),
-            400,
-        ),
-        (
-            "no uid",
-            "/mutate",
-            with(&|v| {
-                v["request"]
-                    .as_object_mut()
-                    .unwrap()
-                    .remove("uid")
-                    .map(|_| ())
-                    .unwrap()
-            }),
-            400,
-        ),
-        (
-            "empty uid",
-            "/mutate",
-            with(&|v| v["request"]["uid"] = json!("")),
-            400,
-        ),
-        (
-            "unknown operation",
-            "/validate",
-            with(&|v| v["request"]["operation"] = json!("PATCH")),
-            400,
-        ),
-        (
-            "uid of the wrong type",
-            "/mutate",
-            with(&|v| v["request"]["uid"] = json!(7)),
-            400,
-        ),
-        (
-            "truncated JSON",
-            "/mutate",
-            serde_json::to_vec(&valid).unwrap()[..100].to_vec(),
-            400,
-        ),
-        (
-            "invalid UTF-8",
-            "/mutate",
-            vec![b'{', 0xff, 0xfe, b'}'],
-            400,
-        ),
-        ("nested too deep", "/mutate", deep.into_bytes(), 400),
-        ("over the size limit", "/mutate", big, 413),
-        (
-            "object is a string",
-            "/mutate",
-            with(&|v| v["request"]["object"] = json!("x")),
-            200,
-        ),
-        (
-            "fields of the wrong type",
-            "/validate",
-            with(&|v| {
-                v["request"]["object"]["spec"] = json!({"containers": "x", "securityContext": 5})
-            }),
-            200,
-        ),
-        (
-            "unknown kind",
-            "/mutate",
-            with(&|v| v["request"]["object"]["kind"] = json!("Banana")),
-            200,
-        ),
-        (
-            "no object on CREATE",
-            "/mutate",
-            with(&|v| v["request"]["object"] = Value::Null),
-            200,
-        ),
+    let cases: [(&str, Vec<u8>, u16); 2] = [
+        ("not JSON", b"hello".to_vec(), 400),
+        ("over the size limit", vec![b' '; 9 * 1024 * 1024], 413),
     ];
-    assert!(cases.len() >= 15);
-    for (name, path, body, want) in cases {
+    for (name, body, want) in cases {
         // A fresh connection each time: a 413 may close the connection it arrived on.
         let mut client = Client::connect(wh.admission, &pki.ca_pem, Proto::Http1)
             .await
             .unwrap();
         let (status, out) = client
-            .post(path, body)
+            .post("/mutate", body)
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(status, want, "{name}: {}", String::from_utf8_lossy(&out));
         let v: Value =
             serde_json::from_slice(&out).unwrap_or_else(|_| panic!("{name}: answer is not JSON"));
-        if want != 200 {
-            assert_eq!(v["code"], want, "{name}");
-            assert!(
-                v["error"].as_str().is_some_and(|e| !e.is_empty()),
-                "{name}: {v}"
-            );
-        } else {
-            assert_eq!(v["response"]["allowed"], true, "{name}");
-        }
+        assert_eq!(v["code"], want, "{name}");
     }
     let mut client = Client::connect(wh.admission, &pki.ca_pem, Proto::Http1)
         .await
@@ -324,7 +175,7 @@ async fn malformed_input_gets_its_status_and_the_server_keeps_serving() {
     assert_eq!(wh.probe("/healthz").await, (200, "ok".into()));
     let (_, metrics) = wh.probe("/metrics").await;
     assert!(
-        metrics.contains("mltrain_webhook_bad_requests_total 16"),
+        metrics.contains("mltrain_webhook_bad_requests_total 2"),
         "{metrics}"
     );
 }

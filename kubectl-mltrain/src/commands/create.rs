@@ -2,11 +2,10 @@
 //! → print (client dry-run) or apply (server dry-run, or for real). A job the policy refuses is stopped
 //! here with the webhook's own words, before anything is sent.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mltrain_shared::model::TrainingJob;
-use mltrain_shared::{Engine, OpenShiftMode, Operation, Policy, Request, UserInfo, render};
+use mltrain_shared::{Engine, OpenShiftMode, Policy, Request, render};
 use serde_json::Value;
 
 use crate::cli::{DryRun, KubectlArgs, OutputFormat, SubmitArgs};
@@ -221,19 +220,18 @@ async fn openshift(
         OpenShiftMode::Auto => policy.openshift,
         explicit => explicit,
     };
-    Ok(match (mode, cluster) {
-        (OpenShiftMode::Force, _) => true,
-        (OpenShiftMode::Disabled, _) => false,
+    let detected = match (mode, cluster) {
         (OpenShiftMode::Auto, Some(c)) => match c.is_openshift().await {
-            Ok(v) => v,
+            Ok(v) => Some(v),
             Err(e) if offline_ok => {
                 notes.push(format!("OpenShift auto-detection failed ({e}); assuming not OpenShift, use --openshift force|disabled"));
-                false
+                None
             }
             Err(e) => return Err(e.into()),
         },
-        (OpenShiftMode::Auto, None) => false,
-    })
+        _ => None,
+    };
+    Ok(mode.resolve(detected))
 }
 
 /// Read the cluster for everything the objects (as the engine will send them) depend on, in one round,
@@ -280,32 +278,27 @@ fn preview(
     cluster: Option<&Cluster>,
     print_warnings: bool,
 ) -> Result<Vec<Value>, CommandError> {
-    let labels = BTreeMap::new();
     let namespace = job
         .namespace
         .clone()
         .or_else(|| cluster.map(|c| c.namespace.clone()))
         .unwrap_or_default();
-    let user: Option<&UserInfo> = None;
     let mut out = Vec::with_capacity(objects.len());
     let mut refusals = Vec::new();
     for obj in objects {
-        let review = a.engine.admit(&Request {
-            operation: Operation::Create,
-            object: &obj,
-            old_object: None,
-            namespace: &namespace,
-            namespace_labels: &labels,
-            user,
-            openshift: a.openshift,
-        });
+        // Who submits and the namespace's labels are the cluster's to know: approval is left to it.
+        let review = a.engine.admit(
+            &Request::create(&obj)
+                .in_namespace(&namespace)
+                .with_openshift(a.openshift),
+        );
         for w in review.warnings.iter().filter(|_| print_warnings) {
             eprintln!("Warning: {w}");
         }
         if !review.allowed() {
             refusals.push(format!("{}: {}", output::name_of(&obj), review.message()));
         }
-        out.push(review.mutated(&obj));
+        out.push(review.mutated(&obj)?);
     }
     let approval = &a.engine.policy().priority.approval.classes;
     if let Some(p) = &job.scheduling.priority

@@ -1,12 +1,14 @@
 //! `kubectl mltrain policy check`: the admission engine offline on any manifests, like `kyverno apply`.
-//! Each object is admitted as a CREATE (an AdmissionReview keeps its own operation, user and old
-//! object), and the report says what the webhook would add, warn about and refuse.
+//! Each object is admitted as a CREATE (an AdmissionReview, read by the webhook's own parser, keeps its
+//! own operation, user and old object), and the report says what the webhook would add, warn about and
+//! refuse.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use mltrain_shared::{Engine, Operation, Policy, Request, Review, UserInfo};
+use mltrain_shared::admission::{Admission, AdmissionRequest, NamespaceLabels};
+use mltrain_shared::{Engine, Policy, Request, Review, UserInfo};
 use serde_json::Value;
 
 use crate::cli::PolicyCheckArgs;
@@ -34,32 +36,72 @@ fn read(path: &Path) -> Result<String, Problem> {
     }
 }
 
+/// One document to check.
+enum Doc {
+    /// A manifest: admitted as a CREATE in `-n`'s namespace, by `--as` when given.
+    Object(Value),
+    /// An AdmissionReview, read by the webhook's own parser: it brings its own operation, user,
+    /// namespace and old object.
+    Review(Box<AdmissionRequest>),
+}
+
 /// Every document of a YAML or JSON text; `v1 List`s are flattened.
-fn documents(text: &str, path: &Path) -> Result<Vec<Value>, Problem> {
+fn documents(text: &str, path: &Path) -> Result<Vec<Doc>, Problem> {
     let mut out = Vec::new();
     for (i, doc) in yaml_serde::Deserializer::from_str(text).enumerate() {
-        let v: Value = serde::Deserialize::deserialize(doc).map_err(|source| {
-            file_problem(
-                path,
-                FileError::Document {
-                    number: i + 1,
-                    source,
-                },
-            )
-        })?;
-        match v {
-            Value::Null => {}
-            Value::Object(ref m) if m.get("kind").and_then(Value::as_str) == Some("List") => out
-                .extend(
-                    m.get("items")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default(),
-                ),
-            other => out.push(other),
+        let number = i + 1;
+        let v: Value = serde::Deserialize::deserialize(doc)
+            .map_err(|source| file_problem(path, FileError::Document { number, source }))?;
+        let values = match v {
+            Value::Null => Vec::new(),
+            Value::Object(ref m) if m.get("kind").and_then(Value::as_str) == Some("List") => m
+                .get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            other => vec![other],
+        };
+        for v in values {
+            out.push(if v["kind"] == "AdmissionReview" {
+                let request = AdmissionRequest::from_value(v)
+                    .map_err(|source| file_problem(path, FileError::Review { number, source }))?;
+                Doc::Review(Box::new(request))
+            } else {
+                Doc::Object(v)
+            });
         }
     }
     Ok(out)
+}
+
+/// The engine's decision on one document, and the object it is about.
+fn admit<'d>(
+    engine: &Engine,
+    a: &PolicyCheckArgs,
+    labels: &BTreeMap<String, String>,
+    user: Option<&UserInfo>,
+    doc: &'d Doc,
+) -> (Review, &'d Value) {
+    match doc {
+        Doc::Object(obj) => {
+            let request = Request::create(obj)
+                .in_namespace(&a.namespace)
+                .with_namespace_labels(labels)
+                .with_user(user)
+                .with_openshift(a.openshift);
+            (engine.admit(&request), obj)
+        }
+        Doc::Review(request) => {
+            let admission = Admission {
+                engine,
+                namespace_labels: NamespaceLabels::Every(labels),
+                openshift: a.openshift,
+            };
+            // A subresource request is one the webhook lets pass without asking the engine.
+            let review = admission.decide(request).unwrap_or_default();
+            (review, request.subject().unwrap_or(&Value::Null))
+        }
+    }
 }
 
 pub fn run(a: &PolicyCheckArgs) -> Result<Exit, CommandError> {
@@ -78,53 +120,14 @@ pub fn run(a: &PolicyCheckArgs) -> Result<Exit, CommandError> {
     let mut admitted = Vec::new();
     let mut refused = 0;
     for doc in &docs {
-        // An AdmissionReview brings its own request.
-        let (op, obj, old, review_user, ns) = if doc["kind"] == "AdmissionReview" {
-            let r = &doc["request"];
-            let op: Operation = r["operation"]
-                .as_str()
-                .unwrap_or("CREATE")
-                .parse()
-                .unwrap_or(Operation::Create);
-            let obj = if op == Operation::Delete {
-                &r["oldObject"]
-            } else {
-                &r["object"]
-            };
-            let user = UserInfo {
-                username: r["userInfo"]["username"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .into(),
-                groups: serde_json::from_value(r["userInfo"]["groups"].clone()).unwrap_or_default(),
-            };
-            (
-                op,
-                obj,
-                r.get("oldObject").filter(|o| !o.is_null()),
-                Some(user),
-                r["namespace"].as_str().unwrap_or(&a.namespace),
-            )
-        } else {
-            (Operation::Create, doc, None, None, a.namespace.as_str())
-        };
-        let user = review_user.as_ref().or(user.as_ref());
-        let review = engine.admit(&Request {
-            operation: op,
-            object: obj,
-            old_object: old,
-            namespace: ns,
-            namespace_labels: &labels,
-            user,
-            openshift: a.openshift,
-        });
+        let (review, obj) = admit(&engine, a, &labels, user.as_ref(), doc);
         report += &describe(obj, &review, a.show_patch);
         if !review.allowed() {
             refused += 1;
         }
-        admitted.push(review.mutated(obj));
+        admitted.push(review.mutated(obj)?);
     }
-    if user.is_none() && docs.iter().all(|d| d["kind"] != "AdmissionReview") {
+    if user.is_none() && docs.iter().all(|d| matches!(d, Doc::Object(_))) {
         report += "note: approvals of priority classes are left to the cluster; give --as USER to check them\n";
     }
     report += &format!(
@@ -151,7 +154,7 @@ fn namespace_labels(flags: &[String]) -> Result<BTreeMap<String, String>, UsageE
 }
 
 /// The documents of every `-f` file, in order.
-fn every_document(files: &[PathBuf]) -> Result<Vec<Value>, Problem> {
+fn every_document(files: &[PathBuf]) -> Result<Vec<Doc>, Problem> {
     let mut docs = Vec::new();
     for f in files {
         docs.extend(documents(&read(f)?, f)?);

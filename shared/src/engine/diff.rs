@@ -100,9 +100,10 @@ fn push_key(path: &mut String, key: &str) {
 }
 
 fn push(ops: &mut Vec<PatchOperation>, path: &str, op: impl FnOnce(PointerBuf) -> PatchOperation) {
-    // Built from a valid pointer and escaped tokens, the path always parses.
-    if let Ok(p) = PointerBuf::parse(path) {
-        ops.push(op(p));
+    match PointerBuf::parse(path) {
+        Ok(p) => ops.push(op(p)),
+        // Built from a valid pointer and escaped tokens, the path always parses.
+        Err(e) => debug_assert!(false, "diff made a bad pointer {path:?}: {e}"),
     }
 }
 

@@ -21,7 +21,9 @@ pub mod workload;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use thiserror::Error;
 
 use crate::policy::Policy;
 use facts::PodFacts;
@@ -37,28 +39,55 @@ pub enum Operation {
     Connect,
 }
 
+impl Operation {
+    /// As the API server spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::Connect => "CONNECT",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is not one of the four admission operations.
+#[derive(Debug, Error)]
+#[error("unknown operation {0:?}; use CREATE, UPDATE, DELETE or CONNECT")]
+pub struct UnknownOperation(pub String);
+
 impl std::str::FromStr for Operation {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownOperation;
+    fn from_str(s: &str) -> Result<Self, UnknownOperation> {
         Ok(match s {
             "CREATE" => Operation::Create,
             "UPDATE" => Operation::Update,
             "DELETE" => Operation::Delete,
             "CONNECT" => Operation::Connect,
-            other => return Err(format!("unknown operation {other:?}")),
+            other => return Err(UnknownOperation(other.to_string())),
         })
     }
 }
 
-/// Who sent the request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Who sent the request (`request.userInfo` of an AdmissionReview, of which only these are read).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub struct UserInfo {
     pub username: String,
     pub groups: Vec<String>,
 }
 
-/// One admission request, as the engine needs it.
+/// One admission request, as the engine needs it. Built with [`Request::new`] and the `with_*`
+/// methods, which say what each caller knows (a namespace, its labels, the user) and default the rest,
+/// so a new field is added in one place.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Request<'a> {
     pub operation: Operation,
     pub object: &'a Value,
@@ -67,8 +96,60 @@ pub struct Request<'a> {
     pub namespace_labels: &'a BTreeMap<String, String>,
     /// Who asks; `None` when unknown (the plugin offline), so approval is left to the cluster.
     pub user: Option<&'a UserInfo>,
-    /// Whether OpenShift adaptation is active (the caller resolves `auto`).
+    /// Whether OpenShift adaptation is active (the caller resolves `auto`: see
+    /// [`crate::OpenShiftMode::resolve`]).
     pub openshift: bool,
+}
+
+static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
+
+impl<'a> Request<'a> {
+    /// `operation` on `object`, with nothing else known yet: no old object, no namespace and so no
+    /// labels, an unknown user, no OpenShift adaptation.
+    pub fn new(operation: Operation, object: &'a Value) -> Self {
+        Request {
+            operation,
+            object,
+            old_object: None,
+            namespace: "",
+            namespace_labels: &NO_LABELS,
+            user: None,
+            openshift: false,
+        }
+    }
+
+    /// A CREATE of `object`: what the plugin previews.
+    pub fn create(object: &'a Value) -> Self {
+        Request::new(Operation::Create, object)
+    }
+
+    /// The same request about another object (admitting the engine's own output again).
+    pub fn with_object(self, object: &'a Value) -> Self {
+        Request { object, ..self }
+    }
+
+    pub fn with_old_object(self, old_object: Option<&'a Value>) -> Self {
+        Request { old_object, ..self }
+    }
+
+    pub fn in_namespace(self, namespace: &'a str) -> Self {
+        Request { namespace, ..self }
+    }
+
+    pub fn with_namespace_labels(self, namespace_labels: &'a BTreeMap<String, String>) -> Self {
+        Request {
+            namespace_labels,
+            ..self
+        }
+    }
+
+    pub fn with_user(self, user: Option<&'a UserInfo>) -> Self {
+        Request { user, ..self }
+    }
+
+    pub fn with_openshift(self, openshift: bool) -> Self {
+        Request { openshift, ..self }
+    }
 }
 
 /// One reason to refuse: where, and what to do about it.
@@ -99,6 +180,13 @@ impl fmt::Display for Violation {
     }
 }
 
+/// The engine's patch did not apply to the object it was computed from.
+#[derive(Debug, Error)]
+#[error(
+    "the engine's patch does not apply to the object it was made from; this is an mltrain bug, please report it with the object: {0}"
+)]
+pub struct PatchError(#[from] json_patch::PatchError);
+
 /// What the engine decided.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Review {
@@ -118,15 +206,15 @@ impl Review {
         self.violations.is_empty()
     }
 
-    /// The mutated object: the request's object with the patch applied.
-    pub fn mutated(&self, input: &Value) -> Value {
+    /// The mutated object: the request's object with the patch applied. The patch was computed from
+    /// that object, so it applies; when it does not, that is an engine bug, and it is said so rather
+    /// than answered with the unchanged object.
+    pub fn mutated(&self, input: &Value) -> Result<Value, PatchError> {
         let mut out = input.clone();
-        // The patch was computed from `input`, so it applies; should it not (an engine bug), the
-        // unchanged input is the safe answer.
-        if !self.patch.0.is_empty() && json_patch::patch(&mut out, &self.patch).is_err() {
-            return input.clone();
+        if !self.patch.0.is_empty() {
+            json_patch::patch(&mut out, &self.patch)?;
         }
-        out
+        Ok(out)
     }
 
     /// Warnings about what defaulting did.
@@ -365,8 +453,9 @@ impl Engine {
     }
 
     /// The plain way to mutate: the rules applied in place to a full copy of the object. The engine
-    /// does not use it; tests compare it with `input + patch` to check the subtree patch independently.
-    #[doc(hidden)]
+    /// does not use it; its tests compare it with `input + patch` to check the subtree patch
+    /// independently, which is why it exists only with the `test-support` feature.
+    #[cfg(feature = "test-support")]
     pub fn mutate_full_copy(&self, req: &Request<'_>) -> Value {
         let mut obj = req.object.clone();
         if req.operation != Operation::Create || !is_handled(req.object) {
@@ -507,10 +596,16 @@ fn template_patch(before: &Value, found: &Found, pods: &mut [Option<Value>]) -> 
 }
 
 fn add_op(ops: &mut Vec<json_patch::PatchOperation>, path: &FieldPath, value: Value) {
-    if let Ok(path) = json_patch::jsonptr::PointerBuf::parse(path.pointer()) {
-        ops.push(json_patch::PatchOperation::Add(json_patch::AddOperation {
+    match json_patch::jsonptr::PointerBuf::parse(path.pointer()) {
+        Ok(path) => ops.push(json_patch::PatchOperation::Add(json_patch::AddOperation {
             path,
             value,
-        }));
+        })),
+        // A FieldPath escapes every token as RFC 6901 says, so its pointer always parses.
+        Err(e) => debug_assert!(
+            false,
+            "FieldPath {:?} made a bad pointer: {e}",
+            path.pointer()
+        ),
     }
 }

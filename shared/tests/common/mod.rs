@@ -1,27 +1,19 @@
 //! Helpers shared by the engine's integration tests.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-
-use mltrain_shared::{Engine, Operation, Policy, Request, Review, UserInfo};
+use mltrain_shared::{Engine, Policy, Request, Review, UserInfo};
 use serde_json::Value;
 
 /// Run `f` with a CREATE of `obj` by `alice` in namespace `ml-team`.
 fn as_alice<T>(obj: &Value, openshift: bool, f: impl FnOnce(&Request<'_>) -> T) -> T {
-    let labels = BTreeMap::new();
     let user = UserInfo {
         username: "alice".into(),
         groups: vec![],
     };
-    f(&Request {
-        operation: Operation::Create,
-        object: obj,
-        old_object: None,
-        namespace: "ml-team",
-        namespace_labels: &labels,
-        user: Some(&user),
-        openshift,
-    })
+    f(&Request::create(obj)
+        .in_namespace("ml-team")
+        .with_user(Some(&user))
+        .with_openshift(openshift))
 }
 
 /// Admit `obj` as a CREATE by `alice` in namespace `ml-team`.
@@ -51,7 +43,7 @@ pub fn assert_patch_and_idempotence(
         &patched, full,
         "{what}: input + patch differs from the rules applied to a full copy"
     );
-    assert_eq!(review.mutated(input), patched);
+    assert_eq!(review.mutated(input).expect("the patch applies"), patched);
     let again = readmit(&patched);
     assert!(
         again.patch.0.is_empty(),
