@@ -14,13 +14,6 @@ pub enum LogFormat {
     Text,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OpenShiftArg {
-    Auto,
-    Force,
-    Disabled,
-}
-
 /// mltrain admission webhook: security defaults, shared memory, NCCL settings and policy checks for
 /// training pods, over HTTPS.
 #[derive(Debug, Parser)]
@@ -47,7 +40,7 @@ pub struct Args {
     pub policy_file: Option<PathBuf>,
     /// OpenShift adaptation; overrides the policy's `openshift`.
     #[arg(long, env = "MLTRAIN_WEBHOOK_OPENSHIFT", value_enum)]
-    pub openshift: Option<OpenShiftArg>,
+    pub openshift: Option<OpenShiftMode>,
     #[arg(
         long,
         env = "MLTRAIN_WEBHOOK_LOG_FORMAT",
@@ -108,11 +101,7 @@ impl From<Args> for Config {
             listen: a.listen,
             probe_listen: a.probe_listen,
             policy_file: a.policy_file,
-            openshift: a.openshift.map(|o| match o {
-                OpenShiftArg::Auto => OpenShiftMode::Auto,
-                OpenShiftArg::Force => OpenShiftMode::Force,
-                OpenShiftArg::Disabled => OpenShiftMode::Disabled,
-            }),
+            openshift: a.openshift,
             log_format: a.log_format,
             reload_interval: Duration::from_secs(a.reload_interval.max(1)),
             max_body_bytes: a.max_body_bytes,
