@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use crate::names;
 use crate::quantity::Quantity;
+use crate::vocab;
 
 /// Why a policy document was refused.
 #[derive(Debug, Error)]
@@ -146,7 +147,7 @@ pub struct RocePolicy {
 impl Default for RocePolicy {
     fn default() -> Self {
         RocePolicy {
-            resource: "nvidia.com/roce_gdr".into(),
+            resource: vocab::nvidia::ROCE_GDR.into(),
             count: 0,
         }
     }
@@ -217,7 +218,7 @@ impl Default for ApprovalPolicy {
             classes: Vec::new(),
             users: Vec::new(),
             groups: vec!["system:masters".into()],
-            namespace_label: "mltrain.io/high-priority-approved=true".into(),
+            namespace_label: format!("{}=true", vocab::mltrain::HIGH_PRIORITY_APPROVED),
         }
     }
 }
@@ -236,7 +237,7 @@ impl Default for ResourcePolicy {
     fn default() -> Self {
         ResourcePolicy {
             gpu_resources: vec![
-                "nvidia.com/gpu".into(),
+                vocab::nvidia::GPU.into(),
                 "amd.com/gpu".into(),
                 "gpu.intel.com/i915".into(),
                 "gpu.intel.com/xe".into(),
@@ -384,7 +385,7 @@ impl Policy {
         if self.resources.gpu_resources.is_empty() {
             return Err(invalid(
                 "resources.gpuResources",
-                "is empty; list at least nvidia.com/gpu".into(),
+                format!("is empty; list at least {}", vocab::nvidia::GPU),
             ));
         }
         Ok(())

@@ -26,7 +26,7 @@ use serde_json::{Map, Value, json};
 use crate::policy::Policy;
 use facts::PodFacts;
 pub use json::FieldPath;
-pub use workload::{HANDLED_KINDS, is_handled};
+pub use workload::is_handled;
 
 /// The admission operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,6 +28,7 @@ use super::launch::{SMOKE_TEST, setup_lines};
 use super::meta::{metadata, workload_metadata};
 use super::pod;
 use super::shell::sh_join;
+use crate::kinds::{CONFIG_MAP, MPI_JOB, SECRET};
 use crate::model::{Main, SshKeyPair, TrainingJob};
 
 pub const SSH_PORT: u16 = 2222;
@@ -279,8 +280,8 @@ pub fn render_ssh(job: &TrainingJob, grouped: bool, slots: u32, keys: &SshKeyPai
         data["smoke.py"] = json!(smoke_test());
     }
     let mut out = vec![
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(job, &cm_name), "data": data}),
-        json!({"apiVersion": "v1", "kind": "Secret", "metadata": metadata(job, &secret_name), "type": "Opaque",
+        json!({"apiVersion": CONFIG_MAP.api_version(), "kind": CONFIG_MAP.kind, "metadata": metadata(job, &cm_name), "data": data}),
+        json!({"apiVersion": SECRET.api_version(), "kind": SECRET.kind, "metadata": metadata(job, &secret_name), "type": "Opaque",
                "stringData": {"id_ed25519": keys.private, "id_ed25519.pub": keys.public, "authorized_keys": keys.public}}),
     ];
     let roles = ssh_roles(job, &cm_name, &secret_name);
@@ -375,8 +376,8 @@ fn write_smoke(job: &TrainingJob) -> String {
 pub fn render_mpijob(job: &TrainingJob, slots: u32) -> Value {
     let (launcher, worker) = mpi_pods(job);
     json!({
-        "apiVersion": "kubeflow.org/v2beta1",
-        "kind": "MPIJob",
+        "apiVersion": MPI_JOB.api.api_version(),
+        "kind": MPI_JOB.api.kind,
         "metadata": workload_metadata(job, &job.name),
         "spec": {
             "slotsPerWorker": slots,
