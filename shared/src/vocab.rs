@@ -21,6 +21,18 @@ pub mod mltrain {
     /// every pod is a rank). Services select DeepSpeed workers by it; `status` and `logs` show it and
     /// choose the launcher's log by default.
     pub const ROLE: &str = "mltrain.io/role";
+    /// The values of [`ROLE`].
+    pub mod role {
+        /// DeepSpeed's launcher pod: it runs no rank, and its log is the whole run's.
+        pub const LAUNCHER: &str = "launcher";
+        /// A pod that runs ranks, beside a launcher.
+        pub const WORKER: &str = "worker";
+        /// MXNet's scheduler and parameter servers, on the pods of earlier mltrain versions (today
+        /// every MXNet pod runs its roles together and carries none); the day-2 commands still
+        /// read them.
+        pub const SCHEDULER: &str = "scheduler";
+        pub const SERVER: &str = "server";
+    }
     /// Annotation: a comma-separated list of nodes the job must avoid (`--host-ignore`). The engine
     /// turns it, with the policy's list, into `kubernetes.io/hostname NotIn [...]` (DESIGN §4 rule 5).
     pub const HOST_IGNORE_LIST: &str = "mltrain.io/host-ignore-list";
