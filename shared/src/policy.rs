@@ -385,7 +385,7 @@ impl Policy {
         if self.resources.gpu_resources.is_empty() {
             return Err(invalid(
                 "resources.gpuResources",
-                format!("is empty; list at least {}", vocab::nvidia::GPU),
+                "is empty; list at least nvidia.com/gpu".into(),
             ));
         }
         Ok(())
