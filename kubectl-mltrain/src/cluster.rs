@@ -269,7 +269,8 @@ impl Cluster {
     }
 }
 
-fn resource(r: &Resource) -> ApiResource {
+/// The REST resource of a kind of the table.
+pub fn api_resource_of(r: &Resource) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(r.group, r.version, r.kind), r.plural)
 }
 
@@ -295,7 +296,7 @@ impl Cluster {
     ) -> Result<Vec<Value>, ClusterError> {
         let mut out = Vec::new();
         for (k, _) in kinds::tops() {
-            let api = self.dynamic(&resource(&k.api), ns);
+            let api = self.dynamic(&api_resource_of(&k.api), ns);
             match api.list(&ListParams::default().labels(selector)).await {
                 Ok(list) => {
                     for item in list.items {
@@ -419,7 +420,7 @@ impl Cluster {
         let selector = format!("{}={name}", mltrain_shared::vocab::mltrain::JOB_NAME);
         let mut deleted = Vec::new();
         for k in kinds::job_resources() {
-            let api = self.dynamic(&resource(k), Some(ns));
+            let api = self.dynamic(&api_resource_of(k), Some(ns));
             let list = match api.list(&ListParams::default().labels(&selector)).await {
                 Ok(l) => l,
                 Err(e) if absent(&e) => continue,

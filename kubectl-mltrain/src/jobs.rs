@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use mltrain_shared::kinds::{self, Outcome};
 use mltrain_shared::vocab::kubernetes::JOB_COMPLETION_INDEX;
-use mltrain_shared::vocab::mltrain::{JOB_NAME, ROLE, WORLD_SIZE};
+use mltrain_shared::vocab::mltrain::{JOB_NAME, ROLE, WORLD_SIZE, role};
 use mltrain_shared::vocab::training_operator;
 
 /// A job's phase.
@@ -144,7 +144,7 @@ pub fn rank(pod: &Value) -> Rank {
 
 /// Pods that are ranks of the training itself (not a DeepSpeed launcher or MXNet scheduler/server).
 pub fn is_training_rank(r: &Rank) -> bool {
-    matches!(r.role.as_str(), "" | "worker")
+    matches!(r.role.as_str(), "" | role::WORKER)
 }
 
 /// The job's size, from the label every object carries.

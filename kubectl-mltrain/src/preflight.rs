@@ -23,25 +23,21 @@ use std::fmt;
 
 use futures::future::join_all;
 use kube::api::{Api, DynamicObject};
-use kube::core::{ApiResource, GroupVersionKind};
 use mltrain_shared::engine::FieldPath;
 use mltrain_shared::engine::workload::templates;
+use mltrain_shared::kinds::{self, Resource};
+use mltrain_shared::vocab;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::cluster::Cluster;
-
-/// Kueue's API version we read LocalQueues with (served by every Kueue release since 0.3).
-pub const KUEUE_VERSION: &str = "kueue.x-k8s.io/v1beta1";
+use crate::cluster::{Cluster, api_resource_of};
 
 /// One thing the job needs from the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Need {
-    /// An API group version serving `resource` (a backend's CRD).
+    /// The API group version serving a kind a CRD adds (a backend's, or Kueue's LocalQueue).
     Api {
-        group_version: String,
-        resource: String,
-        kind: String,
+        api: Resource,
         /// A JobSet the plugin made so Kueue admits a multi-part layout whole (`--queue`).
         grouped: bool,
     },
@@ -125,11 +121,7 @@ impl Report {
 impl Need {
     fn describe(&self, ns: &str) -> String {
         match self {
-            Need::Api {
-                group_version,
-                kind,
-                ..
-            } => format!("the {kind} API ({group_version})"),
+            Need::Api { api, .. } => format!("the {} API ({})", api.kind, api.api_version()),
             Need::PriorityClass(c) => format!("PriorityClass {c}"),
             Need::LocalQueue(q) => format!("Kueue LocalQueue {q} in namespace {ns}"),
             Need::Secret { name, used_as } => {
@@ -140,8 +132,8 @@ impl Need {
             }
             Need::Claim(c) => format!("PersistentVolumeClaim {c} in namespace {ns}"),
             Need::ServiceAccount(s) => format!("ServiceAccount {s} in namespace {ns}"),
-            Need::Runtime { kind, name, .. } if kind == "TrainingRuntime" => {
-                format!("TrainingRuntime {name} in namespace {ns}")
+            Need::Runtime { kind, name, .. } if kind == kinds::TRAINING_RUNTIME.kind => {
+                format!("{kind} {name} in namespace {ns}")
             }
             Need::Runtime { kind, name, .. } => format!("{kind} {name}"),
         }
@@ -150,46 +142,32 @@ impl Need {
     /// The one line a user reads: what is missing and what to do.
     pub fn missing_message(&self, ns: &str) -> String {
         match self {
-            Need::Api {
-                group_version,
-                kind,
-                grouped,
-                ..
-            } => {
-                let install = match kind.as_str() {
-                    "JobSet" => "install JobSet (https://jobset.sigs.k8s.io/docs/installation/)",
-                    "PyTorchJob" => {
-                        "install the Kubeflow training operator (https://www.kubeflow.org/docs/components/trainer/legacy-v1/installation/)"
-                    }
-                    "MPIJob" => {
-                        "install the MPI operator (https://github.com/kubeflow/mpi-operator)"
-                    }
-                    "AppWrapper" => {
-                        "install the AppWrapper controller (https://project-codeflare.github.io/appwrapper/)"
-                    }
-                    "LocalQueue" => "install Kueue (https://kueue.sigs.k8s.io/docs/installation/)",
-                    "TrainJob" => {
-                        "install the Kubeflow Trainer (https://www.kubeflow.org/docs/components/trainer/operator-guides/installation/)"
-                    }
-                    _ => "install its controller",
+            Need::Api { api, grouped } => {
+                let install = match api.controller {
+                    Some(c) => format!("install {} ({})", c.name, c.install),
+                    None => "install its controller".into(),
                 };
-                let instead = match kind.as_str() {
-                    "LocalQueue" => "drop --queue",
+                let instead = if *api == kinds::LOCAL_QUEUE {
+                    "drop --queue"
+                } else if *grouped {
                     // With --queue, DeepSpeed over SSH runs as one JobSet (render::group).
-                    _ if *grouped => {
-                        "drop --queue (with a queue, DeepSpeed over SSH runs as one JobSet: Kueue admits its workers and launcher together only that way)"
-                    }
-                    _ => "use --backend job, which needs nothing installed",
+                    "drop --queue (with a queue, DeepSpeed over SSH runs as one JobSet: Kueue admits its workers and launcher together only that way)"
+                } else {
+                    "use --backend job, which needs nothing installed"
                 };
                 format!(
-                    "the {kind} API ({group_version}) is not served by this cluster: {install}, or {instead}"
+                    "the {} API ({}) is not served by this cluster: {install}, or {instead}",
+                    api.kind,
+                    api.api_version()
                 )
             }
             Need::PriorityClass(c) => format!(
-                "PriorityClass {c} does not exist, so the API server would refuse every pod: create it, or pass --priority with a class the cluster has (kubectl get priorityclasses)"
+                "PriorityClass {c} does not exist, so the API server would refuse every pod: create it, or pass --priority with a class the cluster has (kubectl get {})",
+                kinds::PRIORITY_CLASS.plural
             ),
             Need::LocalQueue(q) => format!(
-                "Kueue LocalQueue {q} does not exist in namespace {ns}, so the job would stay suspended: create it, or pass --queue with an existing one (kubectl get localqueues -n {ns})"
+                "Kueue LocalQueue {q} does not exist in namespace {ns}, so the job would stay suspended: create it, or pass --queue with an existing one (kubectl get {} -n {ns})",
+                kinds::LOCAL_QUEUE.plural
             ),
             Need::Secret { name, used_as } => format!(
                 "Secret {name} ({used_as}) does not exist in namespace {ns}: create it (kubectl create secret -n {ns} ...), or fix the name"
@@ -204,19 +182,19 @@ impl Need {
                 "ServiceAccount {s} (--service-account) does not exist in namespace {ns}: create it (kubectl create serviceaccount -n {ns} {s}), or fix the name"
             ),
             Need::Runtime { kind, name, .. } => {
-                let (list, where_) = if kind == "TrainingRuntime" {
+                let runtime = runtime_api(kind);
+                let (list, where_) = if runtime == &kinds::TRAINING_RUNTIME {
                     (
-                        format!("kubectl get trainingruntimes -n {ns}"),
+                        format!("kubectl get {} -n {ns}", runtime.plural),
                         format!(" in namespace {ns}"),
                     )
                 } else {
-                    (
-                        "kubectl get clustertrainingruntimes".to_string(),
-                        String::new(),
-                    )
+                    (format!("kubectl get {}", runtime.plural), String::new())
                 };
+                let trainer = kinds::TRAINER;
                 format!(
-                    "{kind} {name} does not exist{where_}, so the TrainJob would never get pods: install the Kubeflow Trainer's runtimes (https://www.kubeflow.org/docs/components/trainer/operator-guides/installation/), or pass --runtime with one the cluster has ({list})"
+                    "{kind} {name} does not exist{where_}, so the TrainJob would never get pods: install {}'s runtimes ({}), or pass --runtime with one the cluster has ({list})",
+                    trainer.name, trainer.install
                 )
             }
         }
@@ -229,17 +207,14 @@ impl fmt::Display for Need {
     }
 }
 
-/// The API a kind is served by: (group/version, plural), or `None` for the built-in kinds.
-fn crd_api(api_version: &str, kind: &str) -> Option<(String, String)> {
-    let plural = match kind {
-        "JobSet" => "jobsets",
-        "PyTorchJob" => "pytorchjobs",
-        "MPIJob" => "mpijobs",
-        "AppWrapper" => "appwrappers",
-        "TrainJob" => "trainjobs",
-        _ => return None,
-    };
-    Some((api_version.to_string(), plural.to_string()))
+/// The Trainer runtime a TrainJob's `runtimeRef.kind` names: the namespaced one by its kind, the
+/// cluster-scoped one otherwise (the Trainer's default when the kind is left out).
+fn runtime_api(kind: &str) -> &'static Resource {
+    if kind == kinds::TRAINING_RUNTIME.kind {
+        &kinds::TRAINING_RUNTIME
+    } else {
+        &kinds::CLUSTER_TRAINING_RUNTIME
+    }
 }
 
 /// Everything `objects` (as they will be sent) need from the cluster, except what they create.
@@ -254,19 +229,14 @@ pub fn needs(objects: &[Value]) -> BTreeSet<Need> {
         })
         .collect();
     let mut out = BTreeSet::new();
+    // A kind a CRD adds must be served.
     let api = |o: &Value, out: &mut BTreeSet<Need>| {
-        let (av, kind) = (
-            o["apiVersion"].as_str().unwrap_or(""),
-            o["kind"].as_str().unwrap_or(""),
-        );
-        if let Some((group_version, resource)) = crd_api(av, kind) {
+        if let Some(k) = kinds::workload_of(o).filter(|k| k.api.controller.is_some()) {
             let grouped = o["spec"]["replicatedJobs"]
                 .as_array()
                 .is_some_and(|r| r.len() > 1);
             out.insert(Need::Api {
-                group_version,
-                resource,
-                kind: kind.to_string(),
+                api: k.api,
                 grouped,
             });
         }
@@ -277,21 +247,19 @@ pub fn needs(objects: &[Value]) -> BTreeSet<Need> {
         for c in obj["spec"]["components"].as_array().into_iter().flatten() {
             api(&c["template"], &mut out);
         }
-        if let Some(q) = obj["metadata"]["labels"][mltrain_shared::render::QUEUE_LABEL].as_str() {
+        if let Some(q) = obj["metadata"]["labels"][vocab::kueue::QUEUE_NAME].as_str() {
             out.insert(Need::Api {
-                group_version: KUEUE_VERSION.into(),
-                resource: "localqueues".into(),
-                kind: "LocalQueue".into(),
+                api: kinds::LOCAL_QUEUE,
                 grouped: false,
             });
             out.insert(Need::LocalQueue(q.to_string()));
         }
-        if obj["kind"] == "TrainJob" {
+        if kinds::TRAIN_JOB.api.is_kind_of(obj) {
             let r = &obj["spec"]["runtimeRef"];
             out.insert(Need::Runtime {
                 kind: r["kind"]
                     .as_str()
-                    .unwrap_or("ClusterTrainingRuntime")
+                    .unwrap_or(kinds::CLUSTER_TRAINING_RUNTIME.kind)
                     .to_string(),
                 name: r["name"].as_str().unwrap_or("").to_string(),
                 framework: mltrain_shared::render::trainjob::RUNTIME_FRAMEWORK.to_string(),
@@ -311,8 +279,10 @@ pub fn needs(objects: &[Value]) -> BTreeSet<Need> {
         }
     }
     out.retain(|n| match n {
-        Need::Secret { name, .. } => !created.contains(&("Secret".into(), name.clone())),
-        Need::ConfigMap { name, .. } => !created.contains(&("ConfigMap".into(), name.clone())),
+        Need::Secret { name, .. } => !created.contains(&(kinds::SECRET.kind.into(), name.clone())),
+        Need::ConfigMap { name, .. } => {
+            !created.contains(&(kinds::CONFIG_MAP.kind.into(), name.clone()))
+        }
         _ => true,
     });
     out
@@ -397,13 +367,6 @@ fn pod_needs(spec: &Value, out: &mut BTreeSet<Need>) {
     }
 }
 
-fn resource(group_version: &str, kind: &str, plural: &str) -> ApiResource {
-    let (group, version) = group_version
-        .rsplit_once('/')
-        .unwrap_or(("", group_version));
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
-}
-
 fn classify<T>(r: Result<T, kube::Error>) -> Found {
     match r {
         Ok(_) => Found::Present,
@@ -419,50 +382,33 @@ fn classify<T>(r: Result<T, kube::Error>) -> Found {
 /// Ask the cluster about one need.
 async fn check_one(c: &Cluster, ns: &str, need: &Need) -> Found {
     let client = c.client.clone();
-    let namespaced = |group_version, kind, plural| -> Api<DynamicObject> {
-        Api::namespaced_with(client.clone(), ns, &resource(group_version, kind, plural))
+    let namespaced = |r: &Resource| -> Api<DynamicObject> {
+        Api::namespaced_with(client.clone(), ns, &api_resource_of(r))
     };
+    let cluster_wide =
+        |r: &Resource| -> Api<DynamicObject> { Api::all_with(client.clone(), &api_resource_of(r)) };
     match need {
-        Need::Api {
-            group_version,
-            resource: plural,
-            ..
-        } => match client.list_api_group_resources(group_version).await {
-            Ok(list) if list.resources.iter().any(|r| &r.name == plural) => Found::Present,
+        Need::Api { api, .. } => match client.list_api_group_resources(&api.api_version()).await {
+            Ok(list) if list.resources.iter().any(|r| r.name == api.plural) => Found::Present,
             Ok(_) => Found::Missing,
             Err(e) => classify::<()>(Err(e)),
         },
-        Need::PriorityClass(name) => {
-            let class = resource("scheduling.k8s.io/v1", "PriorityClass", "priorityclasses");
-            exists(Api::all_with(client.clone(), &class), name).await
-        }
-        Need::LocalQueue(name) => {
-            exists(namespaced(KUEUE_VERSION, "LocalQueue", "localqueues"), name).await
-        }
-        Need::Secret { name, .. } => exists(namespaced("v1", "Secret", "secrets"), name).await,
-        Need::ConfigMap { name, .. } => {
-            exists(namespaced("v1", "ConfigMap", "configmaps"), name).await
-        }
-        Need::Claim(name) => {
-            let claims = namespaced("v1", "PersistentVolumeClaim", "persistentvolumeclaims");
-            exists(claims, name).await
-        }
-        Need::ServiceAccount(name) => {
-            exists(namespaced("v1", "ServiceAccount", "serviceaccounts"), name).await
-        }
+        Need::PriorityClass(name) => exists(cluster_wide(&kinds::PRIORITY_CLASS), name).await,
+        Need::LocalQueue(name) => exists(namespaced(&kinds::LOCAL_QUEUE), name).await,
+        Need::Secret { name, .. } => exists(namespaced(&kinds::SECRET), name).await,
+        Need::ConfigMap { name, .. } => exists(namespaced(&kinds::CONFIG_MAP), name).await,
+        Need::Claim(name) => exists(namespaced(&kinds::PERSISTENT_VOLUME_CLAIM), name).await,
+        Need::ServiceAccount(name) => exists(namespaced(&kinds::SERVICE_ACCOUNT), name).await,
         Need::Runtime {
             kind,
             name,
             framework,
         } => {
-            let gv = mltrain_shared::render::trainjob::API_VERSION;
-            let api = if kind == "TrainingRuntime" {
-                namespaced(gv, kind, "trainingruntimes")
+            let runtime = runtime_api(kind);
+            let api = if runtime == &kinds::TRAINING_RUNTIME {
+                namespaced(runtime)
             } else {
-                Api::all_with(
-                    client.clone(),
-                    &resource(gv, kind, "clustertrainingruntimes"),
-                )
+                cluster_wide(runtime)
             };
             runtime_fits(api, kind, name, framework).await
         }
@@ -477,7 +423,7 @@ async fn exists(api: Api<DynamicObject>, name: &str) -> Found {
 /// Whether a Trainer runtime exists and is for `framework` (its framework label, as the Trainer's
 /// runtimes carry it).
 async fn runtime_fits(api: Api<DynamicObject>, kind: &str, name: &str, framework: &str) -> Found {
-    use mltrain_shared::render::trainjob::FRAMEWORK_LABEL;
+    use vocab::trainer::FRAMEWORK as FRAMEWORK_LABEL;
     match api.get_metadata(name).await {
         Ok(m) => match m
             .metadata
@@ -486,7 +432,8 @@ async fn runtime_fits(api: Api<DynamicObject>, kind: &str, name: &str, framework
             .and_then(|l| l.get(FRAMEWORK_LABEL))
         {
             Some(got) if got != framework => Found::Unfit(format!(
-                "{kind} {name} is a runtime for {got} ({FRAMEWORK_LABEL}={got}), not {framework}: pass --runtime with a {framework} runtime (kubectl get clustertrainingruntimes -L {FRAMEWORK_LABEL})"
+                "{kind} {name} is a runtime for {got} ({FRAMEWORK_LABEL}={got}), not {framework}: pass --runtime with a {framework} runtime (kubectl get {} -L {FRAMEWORK_LABEL})",
+                kinds::CLUSTER_TRAINING_RUNTIME.plural
             )),
             _ => Found::Present,
         },
@@ -500,7 +447,7 @@ pub async fn check(c: &Cluster, ns: &str, needs: &BTreeSet<Need>) -> Report {
     let answers = join_all(needs.iter().map(|n| check_one(c, ns, n))).await;
     let mut report = Report::default();
     let kueue_missing = needs.iter().zip(&answers).any(|(n, f)| {
-        matches!(n, Need::Api { kind, .. } if kind == "LocalQueue") && *f == Found::Missing
+        matches!(n, Need::Api { api, .. } if *api == kinds::LOCAL_QUEUE) && *f == Found::Missing
     });
     for (need, found) in needs.iter().zip(answers) {
         match found {

@@ -5,14 +5,13 @@
 use std::path::Path;
 
 use mltrain_shared::model::{
-    EnvFrom, EnvValue, EnvVar, Framework, InitContainer, Main, ModelError, Scratch, SshClone,
-    TrainingJob, VolumeMount,
+    AppWrapperSetting, EnvFrom, EnvValue, EnvVar, Framework, InitContainer, Main, ModelError,
+    Scratch, SshClone, TrainingJob, VolumeMount,
 };
 use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::cli::appwrapper::GRACE_SETTINGS;
 use crate::error::Problem;
 
 /// A scalar that may be written as a number or a string (`numCpusPerPod: 8` or `"500m"`).
@@ -158,22 +157,24 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 }
 
 impl Settings {
-    /// The value of an AppWrapper setting, by the key [`GRACE_SETTINGS`] names.
-    fn appwrapper(&self, key: &str) -> Option<&Scalar> {
-        match key {
-            "admissionGracePeriodDuration" => self.admission_grace_period_duration.as_ref(),
-            "warmupGracePeriodDuration" => self.warmup_grace_period_duration.as_ref(),
-            "failureGracePeriodDuration" => self.failure_grace_period_duration.as_ref(),
-            "retryPausePeriodDuration" => self.retry_pause_period_duration.as_ref(),
-            "retryLimit" => self.retry_limit.as_ref(),
-            "forcefulDeletionGracePeriodDuration" => {
+    /// The value of an AppWrapper setting. The file's key is the field's name, which the test
+    /// `each_appwrapper_key_lands_under_itself` holds to [`AppWrapperSetting::key`].
+    fn appwrapper(&self, setting: AppWrapperSetting) -> Option<&Scalar> {
+        match setting {
+            AppWrapperSetting::AdmissionGracePeriod => {
+                self.admission_grace_period_duration.as_ref()
+            }
+            AppWrapperSetting::WarmupGracePeriod => self.warmup_grace_period_duration.as_ref(),
+            AppWrapperSetting::FailureGracePeriod => self.failure_grace_period_duration.as_ref(),
+            AppWrapperSetting::RetryPausePeriod => self.retry_pause_period_duration.as_ref(),
+            AppWrapperSetting::RetryLimit => self.retry_limit.as_ref(),
+            AppWrapperSetting::ForcefulDeletionGracePeriod => {
                 self.forceful_deletion_grace_period_duration.as_ref()
             }
-            "deletionOnFailureGracePeriodDuration" => {
+            AppWrapperSetting::DeletionOnFailureGracePeriod => {
                 self.deletion_on_failure_grace_period_duration.as_ref()
             }
-            "successTTLDuration" => self.success_ttl_duration.as_ref(),
-            _ => None,
+            AppWrapperSetting::SuccessTtl => self.success_ttl_duration.as_ref(),
         }
     }
 }
@@ -207,8 +208,12 @@ fn located(e: &ModelError) -> String {
 }
 
 /// The settings key a job field (as [`ModelError`] names it, by its flag) comes from, so a problem
-/// in the file is reported under the key the user wrote.
+/// in the file is reported under the key the user wrote. The AppWrapper settings' keys are their
+/// annotation keys ([`AppWrapperSetting`]).
 pub fn key_for(field: &str) -> Option<&'static str> {
+    if let Some(setting) = AppWrapperSetting::from_flag(field) {
+        return Some(setting.key());
+    }
     Some(match field {
         "NAME" => "jobName",
         "--namespace" => "namespace",
@@ -240,7 +245,6 @@ pub fn key_for(field: &str) -> Option<&'static str> {
         "--service-account" => "serviceAccountName",
         "--restart-policy" => "restartPolicy",
         "--termination-grace-period" => "terminationGracePeriodSeconds",
-        "--retry-limit" => "retryLimit",
         _ => return None,
     })
 }
@@ -462,13 +466,11 @@ fn scheduling(s: &Settings, j: &mut TrainingJob) {
         .clone_from(&s.service_account_name);
 }
 
-/// The AppWrapper settings ([`GRACE_SETTINGS`]), restart policy and termination grace period.
+/// The AppWrapper settings, restart policy and termination grace period.
 fn fault_tolerance(s: &Settings, j: &mut TrainingJob) {
-    for setting in &GRACE_SETTINGS {
-        if let Some(v) = s.appwrapper(setting.key) {
-            j.fault_tolerance
-                .appwrapper
-                .insert(setting.key.to_string(), v.text());
+    for setting in AppWrapperSetting::ALL {
+        if let Some(v) = s.appwrapper(setting) {
+            j.fault_tolerance.appwrapper.insert(setting, v.text());
         }
     }
     if let Some(r) = &s.restart_policy {
@@ -484,14 +486,17 @@ mod tests {
     /// Every AppWrapper setting of the table is read from the file under its own key.
     #[test]
     fn each_appwrapper_key_lands_under_itself() {
-        for (i, setting) in GRACE_SETTINGS.iter().enumerate() {
-            let doc = format!("jobName: j\ncontainerImage: i\n{}: \"{i}\"\n", setting.key);
+        for (i, setting) in AppWrapperSetting::ALL.into_iter().enumerate() {
+            let doc = format!(
+                "jobName: j\ncontainerImage: i\n{}: \"{i}\"\n",
+                setting.key()
+            );
             let job = parse(&doc, Framework::PyTorch).unwrap();
             assert_eq!(
                 job.fault_tolerance.appwrapper,
-                [(setting.key.to_string(), i.to_string())].into(),
+                [(setting, i.to_string())].into(),
                 "{}",
-                setting.key
+                setting.key()
             );
         }
     }

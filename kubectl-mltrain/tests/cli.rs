@@ -422,6 +422,66 @@ fn settings_errors_name_the_file_and_the_key() {
     );
 }
 
+/// A bad AppWrapper setting is reported under what the user wrote: the flag, or the settings
+/// file's key (both come from the model's one table of the settings).
+#[test]
+fn appwrapper_settings_name_the_flag_or_the_files_key() {
+    let r = run(&[
+        "pytorch",
+        "x",
+        "--backend",
+        "appwrapper",
+        "--failure-grace-period",
+        "1y",
+        "--dry-run=client",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.lines().any(|l| l
+            == "error: --failure-grace-period \"1y\": not a duration: the unit is unknown; write e.g. 90s, 30m, 1h30m or 2d"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&[
+        "pytorch",
+        "-f",
+        "settings/bad-appwrapper.yaml",
+        "--dry-run=client",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    for line in [
+        "error: settings/bad-appwrapper.yaml: failureGracePeriodDuration: \"1y\": not a duration: the unit is unknown; write e.g. 90s, 30m, 1h30m or 2d",
+        "error: settings/bad-appwrapper.yaml: retryLimit: \"many\": must be a whole number",
+    ] {
+        assert!(
+            r.stderr.lines().any(|l| l == line),
+            "{line}\nnot in\n{}",
+            r.stderr
+        );
+    }
+    // A flag's value replaces the file's, and is judged as the flag's.
+    let r = run(&[
+        "pytorch",
+        "-f",
+        "settings/bad-appwrapper.yaml",
+        "--failure-grace-period",
+        "2d",
+        "--retry-limit",
+        "2",
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = validate_yaml(&r.stdout);
+    let ann = &docs.last().unwrap()["metadata"]["annotations"];
+    assert_eq!(
+        ann["workload.codeflare.dev.appwrapper/failureGracePeriodDuration"],
+        "48h"
+    );
+    assert_eq!(ann["workload.codeflare.dev.appwrapper/retryLimit"], "2");
+}
+
 #[test]
 fn flags_override_the_settings_file() {
     let path = data("settings/minimal.yaml");

@@ -1,11 +1,14 @@
 //! One table of the workload kinds mltrain knows: how to address each (API group, version, kind,
-//! plural), where its pod templates live, and, for the kinds a job's top object can be, how the
-//! day-2 commands tell that it is queued, done or failed.
+//! plural, and for a kind a CRD adds, the controller to install), where its pod templates live, and,
+//! for the kinds a job's top object can be, how the day-2 commands tell that it is queued, done or
+//! failed. Below it, the other kinds mltrain renders or reads ([`JOB_PARTS`], [`LOCAL_QUEUE`], the
+//! Trainer's runtimes, ...), so every API name is spelled here once.
 //!
 //! The admission engine finds pod templates by walking this table ([`crate::engine::workload`]), and
 //! the webhook configurations in `deploy/` must list exactly its kinds (a test compares them); the
-//! plugin lists, applies and deletes a job's objects by it and derives the job's phase from it. So a
-//! new workload kind is one more row here, not a lesson taught to four modules.
+//! renderers write `apiVersion` and `kind` from it; the plugin lists, applies and deletes a job's
+//! objects by it, derives the job's phase from it, and its preflight asks the cluster whether each
+//! kind is served. So a new workload kind is one more row here, not a lesson taught to four modules.
 //!
 //! Paths in the table are dotted field paths relative to the object (or to the element a wildcard
 //! reached): `*` stands for every entry of a map, a `[*]` suffix for every item of a list
@@ -17,7 +20,7 @@ use serde_json::Value;
 use crate::vocab;
 
 /// What a client needs to address one kind of object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Resource {
     /// The API group; empty for the core group.
     pub group: &'static str,
@@ -27,9 +30,22 @@ pub struct Resource {
     pub kind: &'static str,
     /// The plural resource name, as REST paths and webhook rules spell it.
     pub plural: &'static str,
+    /// For a kind a CRD adds, the controller that serves it: what preflight tells a user to install
+    /// when the cluster does not serve the API. `None` for built-in kinds.
+    pub controller: Option<Controller>,
+}
+
+/// A controller that serves kinds a CRD adds, and where its installation is documented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Controller {
+    /// How a sentence names it (`the MPI operator`).
+    pub name: &'static str,
+    /// Its installation guide.
+    pub install: &'static str,
 }
 
 impl Resource {
+    /// A built-in kind.
     pub const fn new(
         group: &'static str,
         version: &'static str,
@@ -41,6 +57,15 @@ impl Resource {
             version,
             kind,
             plural,
+            controller: None,
+        }
+    }
+
+    /// The same kind, served by `controller` once its CRD is installed.
+    pub const fn served_by(self, controller: Controller) -> Self {
+        Resource {
+            controller: Some(controller),
+            ..self
         }
     }
 
@@ -195,10 +220,41 @@ impl Top {
     }
 }
 
+/// The Kubeflow Trainer (v2): TrainJobs and their runtimes.
+pub const TRAINER: Controller = Controller {
+    name: "the Kubeflow Trainer",
+    install: "https://www.kubeflow.org/docs/components/trainer/operator-guides/installation/",
+};
+/// The AppWrapper controller (MLBatch).
+pub const APP_WRAPPER_CONTROLLER: Controller = Controller {
+    name: "the AppWrapper controller",
+    install: "https://project-codeflare.github.io/appwrapper/",
+};
+/// The Kubeflow training operator (v1): PyTorchJobs.
+pub const TRAINING_OPERATOR: Controller = Controller {
+    name: "the Kubeflow training operator",
+    install: "https://www.kubeflow.org/docs/components/trainer/legacy-v1/installation/",
+};
+/// The MPI operator (v2): MPIJobs.
+pub const MPI_OPERATOR: Controller = Controller {
+    name: "the MPI operator",
+    install: "https://github.com/kubeflow/mpi-operator",
+};
+/// JobSet.
+pub const JOB_SET_CONTROLLER: Controller = Controller {
+    name: "JobSet",
+    install: "https://jobset.sigs.k8s.io/docs/installation/",
+};
+/// Kueue.
+pub const KUEUE: Controller = Controller {
+    name: "Kueue",
+    install: "https://kueue.sigs.k8s.io/docs/installation/",
+};
+
 /// Kubeflow Trainer v2 (kubeflow/trainer `pkg/apis/trainer/v1alpha1/trainjob_types.go`): no pod
 /// template of its own; pod settings sit in runtime patches of the runtime's replicated jobs.
 pub const TRAIN_JOB: WorkloadKind = WorkloadKind {
-    api: Resource::new("trainer.kubeflow.org", "v1alpha1", "TrainJob", "trainjobs"),
+    api: Resource::new(TRAINER_GROUP, TRAINER_VERSION, "TrainJob", "trainjobs").served_by(TRAINER),
     pods: Pods::Templates {
         each: "spec.runtimePatches[*].trainingRuntimeSpec.template.spec.replicatedJobs[*]",
         template: "template.spec.template",
@@ -226,7 +282,8 @@ pub const APP_WRAPPER: WorkloadKind = WorkloadKind {
         "v1beta2",
         "AppWrapper",
         "appwrappers",
-    ),
+    )
+    .served_by(APP_WRAPPER_CONTROLLER),
     pods: Pods::Components("spec.components[*].template"),
     top: Some(Top {
         suspend: "spec.suspend",
@@ -242,7 +299,8 @@ pub const APP_WRAPPER: WorkloadKind = WorkloadKind {
 
 /// The training operator's PyTorchJob (kubeflow/training-operator `pkg/apis/kubeflow.org/v1`).
 pub const PYTORCH_JOB: WorkloadKind = WorkloadKind {
-    api: Resource::new("kubeflow.org", "v1", "PyTorchJob", "pytorchjobs"),
+    api: Resource::new("kubeflow.org", "v1", "PyTorchJob", "pytorchjobs")
+        .served_by(TRAINING_OPERATOR),
     pods: Pods::Templates {
         each: "spec.pytorchReplicaSpecs.*",
         template: "template",
@@ -261,7 +319,7 @@ pub const PYTORCH_JOB: WorkloadKind = WorkloadKind {
 
 /// The MPI operator's MPIJob (kubeflow/mpi-operator `pkg/apis/kubeflow/v2beta1/types.go`).
 pub const MPI_JOB: WorkloadKind = WorkloadKind {
-    api: Resource::new("kubeflow.org", "v2beta1", "MPIJob", "mpijobs"),
+    api: Resource::new("kubeflow.org", "v2beta1", "MPIJob", "mpijobs").served_by(MPI_OPERATOR),
     pods: Pods::Templates {
         each: "spec.mpiReplicaSpecs.*",
         template: "template",
@@ -281,7 +339,8 @@ pub const MPI_JOB: WorkloadKind = WorkloadKind {
 /// JobSet (kubernetes-sigs/jobset `api/jobset/v1alpha2/jobset_types.go`): replicated Jobs, each run
 /// `replicas` times.
 pub const JOB_SET: WorkloadKind = WorkloadKind {
-    api: Resource::new("jobset.x-k8s.io", "v1alpha2", "JobSet", "jobsets"),
+    api: Resource::new("jobset.x-k8s.io", "v1alpha2", "JobSet", "jobsets")
+        .served_by(JOB_SET_CONTROLLER),
     pods: Pods::Templates {
         each: "spec.replicatedJobs[*]",
         template: "template.spec.template",
@@ -373,13 +432,52 @@ pub const WORKLOADS: &[WorkloadKind] = &[
     POD,
 ];
 
+pub const SERVICE: Resource = Resource::new("", "v1", "Service", "services");
+pub const SECRET: Resource = Resource::new("", "v1", "Secret", "secrets");
+pub const CONFIG_MAP: Resource = Resource::new("", "v1", "ConfigMap", "configmaps");
+
 /// The other kinds a job of ours consists of: rendered beside its workload, owned by it, deleted
 /// after it.
-pub const JOB_PARTS: [Resource; 3] = [
-    Resource::new("", "v1", "Service", "services"),
-    Resource::new("", "v1", "Secret", "secrets"),
-    Resource::new("", "v1", "ConfigMap", "configmaps"),
-];
+pub const JOB_PARTS: [Resource; 3] = [SERVICE, SECRET, CONFIG_MAP];
+
+/// The Kubeflow Trainer's API group and the version we render and read.
+const TRAINER_GROUP: &str = "trainer.kubeflow.org";
+const TRAINER_VERSION: &str = "v1alpha1";
+
+// Kinds a job refers to but mltrain never creates: preflight checks that each one the job names
+// exists.
+
+/// The Trainer's cluster-scoped runtime (kubeflow/trainer
+/// `pkg/apis/trainer/v1alpha1/trainingruntime_types.go`): what a TrainJob's `runtimeRef` means when
+/// it names no kind.
+pub const CLUSTER_TRAINING_RUNTIME: Resource = Resource::new(
+    TRAINER_GROUP,
+    TRAINER_VERSION,
+    "ClusterTrainingRuntime",
+    "clustertrainingruntimes",
+)
+.served_by(TRAINER);
+/// The Trainer's namespaced runtime, in the TrainJob's namespace.
+pub const TRAINING_RUNTIME: Resource = Resource::new(
+    TRAINER_GROUP,
+    TRAINER_VERSION,
+    "TrainingRuntime",
+    "trainingruntimes",
+)
+.served_by(TRAINER);
+/// Kueue's LocalQueue (kubernetes-sigs/kueue `apis/kueue/v1beta1`, served by every Kueue release
+/// since 0.3), which [`crate::vocab::kueue::QUEUE_NAME`] names.
+pub const LOCAL_QUEUE: Resource =
+    Resource::new("kueue.x-k8s.io", "v1beta1", "LocalQueue", "localqueues").served_by(KUEUE);
+pub const PRIORITY_CLASS: Resource = Resource::new(
+    "scheduling.k8s.io",
+    "v1",
+    "PriorityClass",
+    "priorityclasses",
+);
+pub const PERSISTENT_VOLUME_CLAIM: Resource =
+    Resource::new("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims");
+pub const SERVICE_ACCOUNT: Resource = Resource::new("", "v1", "ServiceAccount", "serviceaccounts");
 
 /// The kinds a job's top object can be, in [`WORKLOADS`] order.
 pub fn tops() -> impl Iterator<Item = (&'static WorkloadKind, &'static Top)> {

@@ -12,6 +12,7 @@ use thiserror::Error;
 
 use crate::names;
 use crate::quantity::Quantity;
+use crate::vocab;
 
 /// Why a policy document was refused.
 #[derive(Debug, Error)]
@@ -179,7 +180,7 @@ pub struct RocePolicy {
 impl Default for RocePolicy {
     fn default() -> Self {
         RocePolicy {
-            resource: "nvidia.com/roce_gdr".into(),
+            resource: vocab::nvidia::ROCE_GDR.into(),
             count: 0,
         }
     }
@@ -250,7 +251,7 @@ impl Default for ApprovalPolicy {
             classes: Vec::new(),
             users: Vec::new(),
             groups: vec!["system:masters".into()],
-            namespace_label: "mltrain.io/high-priority-approved=true".into(),
+            namespace_label: format!("{}=true", vocab::mltrain::HIGH_PRIORITY_APPROVED),
         }
     }
 }
@@ -269,7 +270,7 @@ impl Default for ResourcePolicy {
     fn default() -> Self {
         ResourcePolicy {
             gpu_resources: vec![
-                "nvidia.com/gpu".into(),
+                vocab::nvidia::GPU.into(),
                 "amd.com/gpu".into(),
                 "gpu.intel.com/i915".into(),
                 "gpu.intel.com/xe".into(),

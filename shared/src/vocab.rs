@@ -21,6 +21,18 @@ pub mod mltrain {
     /// every pod is a rank). Services select DeepSpeed workers by it; `status` and `logs` show it and
     /// choose the launcher's log by default.
     pub const ROLE: &str = "mltrain.io/role";
+    /// The values of [`ROLE`].
+    pub mod role {
+        /// DeepSpeed's launcher pod: it runs no rank, and its log is the whole run's.
+        pub const LAUNCHER: &str = "launcher";
+        /// A pod that runs ranks, beside a launcher.
+        pub const WORKER: &str = "worker";
+        /// MXNet's scheduler and parameter servers, on the pods of earlier mltrain versions (today
+        /// every MXNet pod runs its roles together and carries none); the day-2 commands still
+        /// read them.
+        pub const SCHEDULER: &str = "scheduler";
+        pub const SERVER: &str = "server";
+    }
     /// Annotation: a comma-separated list of nodes the job must avoid (`--host-ignore`). The engine
     /// turns it, with the policy's list, into `kubernetes.io/hostname NotIn [...]` (DESIGN §4 rule 5).
     pub const HOST_IGNORE_LIST: &str = "mltrain.io/host-ignore-list";
@@ -94,26 +106,30 @@ pub mod training_operator {
 }
 
 /// Names the AppWrapper controller owns (project-codeflare/appwrapper
-/// `api/v1beta2/appwrapper_types.go`).
+/// `api/v1beta2/appwrapper_types.go`): its fault-tolerance annotations, which MLBatch's settings file
+/// also uses as keys. All but [`RETRY_LIMIT`] are durations, which the controller parses with Go's
+/// `time.ParseDuration` and silently ignores when it cannot. Which flag sets each, and what its value
+/// is, is [`crate::model::AppWrapperSetting`]'s table.
 pub mod appwrapper {
     /// Prefix of the AppWrapper's fault-tolerance annotations; the key follows it
     /// (`workload.codeflare.dev.appwrapper/retryLimit`).
     pub const ANNOTATION_PREFIX: &str = "workload.codeflare.dev.appwrapper/";
-    /// The fault-tolerance annotation keys MLBatch's settings file may set, in the order DESIGN §2
-    /// lists them. All but [`RETRY_LIMIT`] are durations, which the controller parses with
-    /// Go's `time.ParseDuration` and silently ignores when it cannot.
-    pub const FAULT_TOLERANCE_KEYS: [&str; 8] = [
-        "admissionGracePeriodDuration",
-        "warmupGracePeriodDuration",
-        "failureGracePeriodDuration",
-        "retryPausePeriodDuration",
-        RETRY_LIMIT,
-        "forcefulDeletionGracePeriodDuration",
-        "deletionOnFailureGracePeriodDuration",
-        "successTTLDuration",
-    ];
+    /// How long Kueue may take to admit the wrapped workload's pods.
+    pub const ADMISSION_GRACE_PERIOD: &str = "admissionGracePeriodDuration";
+    /// How long the pods may take to start before a failure counts.
+    pub const WARMUP_GRACE_PERIOD: &str = "warmupGracePeriodDuration";
+    /// How long a failed pod may stay failed before the controller resets the workload.
+    pub const FAILURE_GRACE_PERIOD: &str = "failureGracePeriodDuration";
+    /// The pause between a reset and the next try.
+    pub const RETRY_PAUSE_PERIOD: &str = "retryPausePeriodDuration";
     /// How many times the controller resets the whole wrapped workload; a count, not a duration.
     pub const RETRY_LIMIT: &str = "retryLimit";
+    /// How long a deletion may take before the controller forces it.
+    pub const FORCEFUL_DELETION_GRACE_PERIOD: &str = "forcefulDeletionGracePeriodDuration";
+    /// How long a failed workload's resources are kept before they are deleted.
+    pub const DELETION_ON_FAILURE_GRACE_PERIOD: &str = "deletionOnFailureGracePeriodDuration";
+    /// How long a succeeded AppWrapper is kept.
+    pub const SUCCESS_TTL: &str = "successTTLDuration";
 }
 
 /// Names the Kubeflow Trainer (v2) owns (kubeflow/trainer; docs/trainer.md says how we use them).
@@ -137,8 +153,21 @@ pub mod multus {
 pub mod autopilot {
     /// Pod label asking Autopilot for pre-flight health checks; each check is one more label.
     pub const HEALTH_CHECKS: &str = "autopilot";
-    /// Node label of GPU health; nodes whose value is `ERR`, `TESTING` or `EVICT` are avoided.
+    /// Node label of GPU health; with an MLBatch settings file, pods keep off nodes whose value is
+    /// one of [`GPU_UNHEALTHY`].
     pub const GPU_HEALTH: &str = "autopilot.ibm.com/gpuhealth";
+    /// The values of [`GPU_HEALTH`] that mark a node's GPUs as failed or under test.
+    pub const GPU_UNHEALTHY: [&str; 3] = ["ERR", "TESTING", "EVICT"];
+}
+
+/// Extended resource names of NVIDIA's device plugins: what a pod requests to get the devices.
+pub mod nvidia {
+    /// A GPU: the job's GPU resource and the first of the policy's `resources.gpuResources`, unless
+    /// either says otherwise.
+    pub const GPU: &str = "nvidia.com/gpu";
+    /// A RoCE GPUDirect RDMA device (MLBatch `roceGdrResName`): the default of `--roce-gdr-resource`
+    /// and of the policy's `nccl.roceGdr.resource`.
+    pub const ROCE_GDR: &str = "nvidia.com/roce_gdr";
 }
 
 /// Names OpenShift owns.

@@ -3,7 +3,8 @@
 //! Workload (<https://kueue.sigs.k8s.io/docs/tasks/run/jobsets/>); MXNet is one Indexed Job.
 
 use mltrain_shared::model::{Backend, Framework, Launcher, SshKeyPair, TrainingJob};
-use mltrain_shared::render::{self, QUEUE_LABEL};
+use mltrain_shared::render;
+use mltrain_shared::vocab::kueue::QUEUE_NAME as QUEUE_LABEL;
 use serde_json::Value;
 
 fn queued(framework: Framework, backend: Backend) -> TrainingJob {

@@ -3,7 +3,7 @@
 //! the training operator's counted OnFailure restarts, the AppWrapper's retryLimit; torchrun's c10d
 //! rendezvous whenever restarts are asked for, so a restarted group re-forms.
 
-use mltrain_shared::model::{Backend, Framework, Launcher, TrainingJob};
+use mltrain_shared::model::{AppWrapperSetting, Backend, Framework, Launcher, TrainingJob};
 use mltrain_shared::render;
 use serde_json::{Value, json};
 
@@ -95,7 +95,7 @@ fn appwrapper_retries_the_whole_pytorchjob() {
     let mut j = job(Backend::AppWrapper, Some(3));
     j.fault_tolerance
         .appwrapper
-        .insert("retryLimit".into(), "1".into());
+        .insert(AppWrapperSetting::RetryLimit, "1".into());
     assert_eq!(
         workload(&j)["metadata"]["annotations"]["workload.codeflare.dev.appwrapper/retryLimit"],
         "1"

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use mltrain_shared::engine::HANDLED_KINDS;
+use mltrain_shared::kinds::WORKLOADS;
 use mltrain_shared::{Engine, Policy, Request, UserInfo};
 use mltrain_tests::{kustomize, validate_manifests, validate_manifests_with, workspace_dir};
 use serde_json::Value;
@@ -260,7 +260,7 @@ fn the_webhook_deployment_passes_its_own_policy_unchanged() {
 #[test]
 fn webhook_rules_cover_exactly_the_kinds_the_engine_handles() {
     let docs = kustomize("deploy/base");
-    let engine_kinds: BTreeSet<(String, String)> = HANDLED_KINDS
+    let engine_kinds: BTreeSet<(String, String)> = WORKLOADS
         .iter()
         .map(|k| (k.api.group.to_string(), k.api.plural.to_string()))
         .collect();

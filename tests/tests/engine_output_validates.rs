@@ -23,7 +23,7 @@ fn create(engine: &Engine, obj: &Value, openshift: bool) -> mltrain_shared::Revi
 #[test]
 fn mutated_workloads_of_every_kind_pass_the_schemas() {
     let inputs = yaml_docs(WORKLOADS);
-    assert_eq!(inputs.len(), mltrain_shared::engine::HANDLED_KINDS.len());
+    assert_eq!(inputs.len(), mltrain_shared::kinds::WORKLOADS.len());
     let mut outputs = Vec::new();
     for (policy, openshift) in [("", false), (FULL_POLICY, false), (FULL_POLICY, true)] {
         let engine = Engine::new(Policy::from_yaml(policy).unwrap());

@@ -52,7 +52,7 @@ impl Metrics {
         result: &'static str,
         took: Duration,
     ) {
-        let kind = if mltrain_shared::engine::HANDLED_KINDS
+        let kind = if mltrain_shared::kinds::WORKLOADS
             .iter()
             .any(|k| k.api.kind == kind)
         {

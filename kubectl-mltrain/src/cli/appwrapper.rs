@@ -1,106 +1,63 @@
-//! The eight MLBatch AppWrapper fault-tolerance settings in one table ([`GRACE_SETTINGS`]): each
-//! flag, and the settings.yaml key it stands for, which is also the key the job keeps them under
-//! ([`mltrain_shared::model::APPWRAPPER_ANNOTATIONS`]). The flags are built from the table (a
-//! hand-written `clap::Args`, since derive needs one field per flag) and the settings file reads the
-//! same keys, so no flag is matched to its key by position.
+//! The AppWrapper fault-tolerance flags, built from the model's table of its eight settings
+//! ([`AppWrapperSetting`]): each flag's name, its value and the annotation key (also the settings.yaml
+//! key) it stands for are that table's, so no flag is matched to its key by position, and the
+//! model's validation names the same flag. A hand-written `clap::Args`, since derive needs one field
+//! per flag.
 
 use clap::builder::ValueParser;
 use clap::{Arg, ArgMatches, Args, Command, FromArgMatches};
-
-/// What a setting's value is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GraceValue {
-    /// A duration as the AppWrapper controller reads it (`90s`, `2h`; `d` is converted).
-    Duration,
-    /// A whole number.
-    Count,
-}
-
-/// One AppWrapper fault-tolerance setting.
-#[derive(Debug, Clone, Copy)]
-pub struct GraceSetting {
-    /// The flag, without its dashes.
-    pub flag: &'static str,
-    /// The settings.yaml key, which is also the key of the job's AppWrapper annotations.
-    pub key: &'static str,
-    pub value: GraceValue,
-}
-
-const fn duration(flag: &'static str, key: &'static str) -> GraceSetting {
-    GraceSetting {
-        flag,
-        key,
-        value: GraceValue::Duration,
-    }
-}
-
-/// Every AppWrapper fault-tolerance setting, in help order.
-pub const GRACE_SETTINGS: [GraceSetting; 8] = [
-    duration("admission-grace-period", "admissionGracePeriodDuration"),
-    duration("warmup-grace-period", "warmupGracePeriodDuration"),
-    duration("failure-grace-period", "failureGracePeriodDuration"),
-    duration("retry-pause-period", "retryPausePeriodDuration"),
-    GraceSetting {
-        flag: "retry-limit",
-        key: "retryLimit",
-        value: GraceValue::Count,
-    },
-    duration(
-        "forceful-deletion-grace-period",
-        "forcefulDeletionGracePeriodDuration",
-    ),
-    duration(
-        "deletion-on-failure-grace-period",
-        "deletionOnFailureGracePeriodDuration",
-    ),
-    duration("success-ttl", "successTTLDuration"),
-];
+use mltrain_shared::model::{AppWrapperSetting, SettingValue};
 
 const HEADING: &str = "Fault tolerance (AppWrapper)";
 
-impl GraceSetting {
-    fn arg(&self) -> Arg {
-        let (value_name, parser) = match self.value {
-            GraceValue::Duration => ("DURATION", ValueParser::string()),
-            GraceValue::Count => ("N", clap::value_parser!(u32).into()),
-        };
-        Arg::new(self.flag)
-            .long(self.flag)
-            .value_name(value_name)
-            .value_parser(parser)
-            .help(format!("AppWrapper {}", self.key))
-            .help_heading(HEADING)
-    }
-
-    fn value(&self, m: &ArgMatches) -> Result<Option<String>, clap::Error> {
-        let wrong_type = |e: clap::parser::MatchesError| {
-            clap::Error::raw(
-                clap::error::ErrorKind::InvalidValue,
-                format!("--{}: {e}", self.flag),
-            )
-        };
-        Ok(match self.value {
-            GraceValue::Duration => m
-                .try_get_one::<String>(self.flag)
-                .map_err(wrong_type)?
-                .cloned(),
-            GraceValue::Count => m
-                .try_get_one::<u32>(self.flag)
-                .map_err(wrong_type)?
-                .map(u32::to_string),
-        })
-    }
+/// The flag's id and long name: the model's flag without its dashes.
+fn long(s: AppWrapperSetting) -> &'static str {
+    s.flag().trim_start_matches('-')
 }
 
-/// The AppWrapper settings given as flags, by settings key, in table order.
+fn arg(s: AppWrapperSetting) -> Arg {
+    let (value_name, parser) = match s.value() {
+        SettingValue::Duration => ("DURATION", ValueParser::string()),
+        SettingValue::Count => ("N", clap::value_parser!(u32).into()),
+    };
+    Arg::new(long(s))
+        .long(long(s))
+        .value_name(value_name)
+        .value_parser(parser)
+        .help(format!("AppWrapper {}", s.key()))
+        .help_heading(HEADING)
+}
+
+fn value(s: AppWrapperSetting, m: &ArgMatches) -> Result<Option<String>, clap::Error> {
+    let wrong_type = |e: clap::parser::MatchesError| {
+        clap::Error::raw(
+            clap::error::ErrorKind::InvalidValue,
+            format!("{}: {e}", s.flag()),
+        )
+    };
+    Ok(match s.value() {
+        SettingValue::Duration => m
+            .try_get_one::<String>(long(s))
+            .map_err(wrong_type)?
+            .cloned(),
+        SettingValue::Count => m
+            .try_get_one::<u32>(long(s))
+            .map_err(wrong_type)?
+            .map(u32::to_string),
+    })
+}
+
+/// The AppWrapper settings given as flags, in table order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppWrapperArgs {
-    pub values: Vec<(&'static str, String)>,
+    pub values: Vec<(AppWrapperSetting, String)>,
 }
 
 impl Args for AppWrapperArgs {
     fn augment_args(cmd: Command) -> Command {
-        GRACE_SETTINGS.iter().fold(cmd, |cmd, s| cmd.arg(s.arg()))
+        AppWrapperSetting::ALL
+            .into_iter()
+            .fold(cmd, |cmd, s| cmd.arg(arg(s)))
     }
 
     fn augment_args_for_update(cmd: Command) -> Command {
@@ -116,10 +73,10 @@ impl FromArgMatches for AppWrapperArgs {
     }
 
     fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
-        for s in &GRACE_SETTINGS {
-            if let Some(v) = s.value(m)? {
-                self.values.retain(|(k, _)| *k != s.key);
-                self.values.push((s.key, v));
+        for s in AppWrapperSetting::ALL {
+            if let Some(v) = value(s, m)? {
+                self.values.retain(|(k, _)| *k != s);
+                self.values.push((s, v));
             }
         }
         Ok(())
@@ -128,8 +85,6 @@ impl FromArgMatches for AppWrapperArgs {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
     use clap::Parser;
 
     use super::*;
@@ -138,15 +93,6 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         aw: AppWrapperArgs,
-    }
-
-    #[test]
-    fn the_table_covers_every_key_the_job_keeps() {
-        let table: BTreeSet<&str> = GRACE_SETTINGS.iter().map(|s| s.key).collect();
-        let model: BTreeSet<&str> = mltrain_shared::model::APPWRAPPER_ANNOTATIONS
-            .into_iter()
-            .collect();
-        assert_eq!(table, model);
     }
 
     #[test]
@@ -164,9 +110,9 @@ mod tests {
         assert_eq!(
             cli.aw.values,
             [
-                ("admissionGracePeriodDuration", "1d".to_string()),
-                ("retryLimit", "2".to_string()),
-                ("successTTLDuration", "90m".to_string()),
+                (AppWrapperSetting::AdmissionGracePeriod, "1d".to_string()),
+                (AppWrapperSetting::RetryLimit, "2".to_string()),
+                (AppWrapperSetting::SuccessTtl, "90m".to_string()),
             ]
         );
         assert!(Cli::try_parse_from(["x", "--retry-limit", "many"]).is_err());

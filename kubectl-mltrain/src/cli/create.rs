@@ -8,6 +8,7 @@ use clap::builder::TypedValueParser;
 use clap::{Args, ValueEnum};
 use mltrain_shared::OpenShiftMode;
 use mltrain_shared::model::{AntiAffinity, ResourcePreset};
+use mltrain_shared::vocab;
 
 use super::{ConnArgs, DryRun, OutputFormat};
 
@@ -300,7 +301,7 @@ pub struct KubectlArgs {
     #[arg(long, value_enum, default_value = "none", default_missing_value = "client", num_args = 0..=1, require_equals = true, help_heading = "kubectl")]
     pub dry_run: DryRun,
     /// Field manager for server-side apply.
-    #[arg(long, default_value = "kubectl-mltrain", help_heading = "kubectl")]
+    #[arg(long, default_value = vocab::mltrain::MANAGER, help_heading = "kubectl")]
     pub field_manager: String,
     /// Cluster policy file (default: the mltrain-policy ConfigMap in mltrain-system, if reachable).
     #[arg(long, help_heading = "kubectl")]

@@ -2,6 +2,7 @@
 //! backend; with `--all`, every rank's lines prefixed and interleaved by time. Works for failed pods
 //! (their logs stay until the pod is deleted).
 
+use mltrain_shared::vocab::mltrain::role::{LAUNCHER, SCHEDULER, SERVER};
 use serde_json::Value;
 use thiserror::Error;
 
@@ -31,16 +32,14 @@ pub fn select(
     let mut ranks: Vec<jobs::Rank> = pods.iter().map(jobs::rank).collect();
     ranks.sort_by_key(|r| {
         (
-            r.role != "launcher",
+            r.role != LAUNCHER,
             r.rank.unwrap_or(u32::MAX),
             r.pod.clone(),
         )
     });
     let label = |r: &jobs::Rank| match (r.role.as_str(), r.rank) {
-        ("launcher" | "scheduler" | "server", Some(n)) if r.role != "launcher" => {
-            format!("{} {n}", r.role)
-        }
-        ("launcher", _) => "launcher".to_string(),
+        (SCHEDULER | SERVER, Some(n)) => format!("{} {n}", r.role),
+        (LAUNCHER, _) => LAUNCHER.to_string(),
         (_, Some(n)) => format!("rank {n}"),
         _ => r.pod.clone(),
     };

@@ -62,7 +62,7 @@ fn documents(text: &str, path: &Path) -> Result<Vec<Doc>, Problem> {
             other => vec![other],
         };
         for v in values {
-            out.push(if v["kind"] == "AdmissionReview" {
+            out.push(if v["kind"] == mltrain_shared::admission::KIND {
                 let request = AdmissionRequest::from_value(v)
                     .map_err(|source| file_problem(path, FileError::Review { number, source }))?;
                 Doc::Review(Box::new(request))

@@ -2,6 +2,7 @@
 //! events of what is not running, which explain a stuck job (unschedulable, image pull errors, ...).
 
 use mltrain_shared::vocab::kubernetes::APP_NAME;
+use mltrain_shared::vocab::mltrain::role;
 use serde_json::Value;
 
 use crate::cli::TargetArgs;
@@ -52,7 +53,7 @@ fn ranks_table(pods: &[Value]) -> String {
     let mut ranks: Vec<Rank> = pods.iter().map(jobs::rank).collect();
     ranks.sort_by_key(|r| {
         (
-            r.role != "launcher" && r.role != "scheduler",
+            r.role != role::LAUNCHER && r.role != role::SCHEDULER,
             r.rank.unwrap_or(u32::MAX),
             r.pod.clone(),
         )

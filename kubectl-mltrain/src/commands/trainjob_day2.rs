@@ -2,6 +2,9 @@
 //! `logs --rank`, `delete` and `--wait` find the TrainJob as the job's top object (not the JobSet of
 //! the same name the Trainer makes from it), its phase from its `Complete`/`Failed` conditions and its
 //! JobSet's pods, and ranks from the completion index of the `node` Job's pods.
+//!
+//! The recorded objects spell their API and label names out, as the Trainer, JobSet and the Job
+//! controller write them: they stand for what a cluster sends, so they do not read `vocab`/`kinds`.
 
 use serde_json::{Value, json};
 

@@ -218,10 +218,10 @@ impl Apply for SecurityArgs {
 
 impl Apply for AppWrapperArgs {
     fn apply(&self, job: &mut TrainingJob, _: &mut Vec<Problem>) {
-        for (key, value) in &self.values {
+        for (setting, value) in &self.values {
             job.fault_tolerance
                 .appwrapper
-                .insert(key.to_string(), value.clone());
+                .insert(*setting, value.clone());
         }
     }
 }

@@ -9,14 +9,6 @@ use crate::policy::Policy;
 use crate::quantity::{self, Quantity};
 use crate::vocab::mltrain::{HOST_IGNORE_LIST, JOB_NAME, SHARED_MEMORY, WORLD_SIZE};
 
-/// The names under their old spelling, kept only for `render/*` and `engine/hosts.rs` (other
-/// engineers' files in this refactor) until the lead switches them to [`crate::vocab`] after the
-/// merge; then delete this.
-pub use crate::vocab::mltrain::{
-    HOST_IGNORE_LIST as HOST_IGNORE_ANNOTATION, JOB_NAME as JOB_NAME_LABEL,
-    SHARED_MEMORY as SHARED_MEMORY_ANNOTATION, WORLD_SIZE as WORLD_SIZE_LABEL,
-};
-
 /// Facts about one pod template.
 #[derive(Debug, Clone, Default)]
 pub struct PodFacts {

@@ -7,17 +7,17 @@
 
 use serde_json::{Map, Value, json};
 
-use super::facts::{HOST_IGNORE_ANNOTATION, split_host_list};
+use super::facts::split_host_list;
 use super::json::{FieldPath, child_arr, child_obj};
 use super::{Cx, Violation};
 use crate::names;
-
-pub const HOSTNAME_KEY: &str = "kubernetes.io/hostname";
+use crate::vocab::kubernetes::HOSTNAME;
+use crate::vocab::mltrain::HOST_IGNORE_LIST;
 
 pub fn mutate(pod: &mut Map<String, Value>, cx: &mut Cx) {
     let mut requirements: Vec<(&str, &[String])> = Vec::new();
     if !cx.facts.host_ignore.is_empty() {
-        requirements.push((HOSTNAME_KEY, &cx.facts.host_ignore));
+        requirements.push((HOSTNAME, &cx.facts.host_ignore));
     }
     if let Some(rule) = &cx.policy.hosts.node_health {
         requirements.push((&rule.key, &rule.not_in));
@@ -95,7 +95,7 @@ pub fn validate(pod: &Value, cx: &mut Cx, out: &mut Vec<Violation>) {
     for (t, term) in terms.into_iter().flatten().enumerate() {
         let exprs = term.get("matchExpressions").and_then(Value::as_array);
         for (e, expr) in exprs.into_iter().flatten().enumerate() {
-            if expr.get("key").and_then(Value::as_str) != Some(HOSTNAME_KEY) {
+            if expr.get("key").and_then(Value::as_str) != Some(HOSTNAME) {
                 continue;
             }
             let path = terms_path()
@@ -133,10 +133,10 @@ pub fn validate(pod: &Value, cx: &mut Cx, out: &mut Vec<Violation>) {
 
 /// Check the `mltrain.io/host-ignore-list` annotation of one metadata object.
 pub fn validate_annotation(meta: &Value, meta_path: &FieldPath, cx: &Cx, out: &mut Vec<Violation>) {
-    let Some(list) = super::json::str_at(meta, &["annotations", HOST_IGNORE_ANNOTATION]) else {
+    let Some(list) = super::json::str_at(meta, &["annotations", HOST_IGNORE_LIST]) else {
         return;
     };
-    let path = meta_path.key("annotations").key(HOST_IGNORE_ANNOTATION);
+    let path = meta_path.key("annotations").key(HOST_IGNORE_LIST);
     if list.trim().is_empty() {
         return;
     }

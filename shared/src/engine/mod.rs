@@ -28,7 +28,7 @@ use thiserror::Error;
 use crate::policy::Policy;
 use facts::PodFacts;
 pub use json::FieldPath;
-pub use workload::{HANDLED_KINDS, is_handled};
+pub use workload::is_handled;
 
 /// The admission operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

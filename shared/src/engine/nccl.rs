@@ -14,10 +14,6 @@ use super::{Cx, Violation};
 pub const TOPOLOGY_DIR: &str = "/var/run/nvidia-topologyd";
 /// The file in it that NCCL reads.
 pub const TOPOLOGY_FILE: &str = "/var/run/nvidia-topologyd/virtualTopology.xml";
-/// Multus' pod annotation under its old name, kept only for `render/pod.rs` (another engineer's file
-/// in this refactor) until the lead switches it to [`crate::vocab::multus::NETWORKS`]; then delete
-/// this.
-pub use crate::vocab::multus::NETWORKS as MULTUS_ANNOTATION;
 
 pub fn mutate(pod: &mut Map<String, Value>, cx: &mut Cx) {
     let n = &cx.policy.nccl;

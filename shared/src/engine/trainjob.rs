@@ -17,8 +17,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
-/// The runtime's trainer job and its container (`constants.Node` upstream).
-pub const NODE: &str = "node";
+use crate::vocab::trainer::NODE;
 
 /// Pod spec fields a runtime patch may set (`PodSpecPatch`, v2.3.0).
 const POD_FIELDS: [&str; 11] = [
@@ -37,14 +36,6 @@ const POD_FIELDS: [&str; 11] = [
 
 /// Container fields a runtime patch may set (`ContainerPatch`).
 const CONTAINER_FIELDS: [&str; 4] = ["env", "name", "securityContext", "volumeMounts"];
-
-/// Pods of the TrainJob: `spec.trainer.numNodes`, else 1 (the runtime's default).
-pub fn num_nodes(trainjob: &Value) -> u64 {
-    trainjob
-        .pointer("/spec/trainer/numNodes")
-        .and_then(Value::as_u64)
-        .unwrap_or(1)
-}
 
 fn names(env: Option<&Value>) -> BTreeSet<String> {
     env.and_then(Value::as_array)

@@ -7,13 +7,7 @@
 use serde_json::Value;
 
 use super::json::FieldPath;
-use crate::kinds::{self, Count, Pods, Step, WorkloadKind};
-
-/// The kinds the engine applies to. The webhook configurations in `deploy/` must list exactly these
-/// (a test compares them). An alias of [`kinds::WORKLOADS`] kept for `engine::HANDLED_KINDS`, which
-/// `engine/mod.rs` re-exports (another engineer's file in this refactor); the lead may re-export
-/// [`kinds::WORKLOADS`] instead after the merge.
-pub const HANDLED_KINDS: &[WorkloadKind] = kinds::WORKLOADS;
+use crate::kinds::{self, Count, Pods, Step};
 
 /// One pod template (or a bare Pod) found in an object.
 #[derive(Debug, Clone)]

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::kinds::{self, Resource};
+
 /// What the job renders to, by name (see [`BackendSpec`] for what each carries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Backend {
@@ -113,20 +115,25 @@ impl From<Backend> for BackendSpec {
 pub enum RuntimeKind {
     /// Cluster-scoped `ClusterTrainingRuntime` (the Trainer's defaults are these).
     #[default]
-    #[cfg_attr(feature = "clap", value(name = "ClusterTrainingRuntime"))]
+    #[cfg_attr(feature = "clap", value(name = kinds::CLUSTER_TRAINING_RUNTIME.kind))]
     Cluster,
     /// Namespaced `TrainingRuntime`, in the TrainJob's namespace.
-    #[cfg_attr(feature = "clap", value(name = "TrainingRuntime"))]
+    #[cfg_attr(feature = "clap", value(name = kinds::TRAINING_RUNTIME.kind))]
     Namespaced,
 }
 
 impl RuntimeKind {
+    /// The runtime's kind, as the table of kinds addresses it.
+    pub fn api(self) -> &'static Resource {
+        match self {
+            RuntimeKind::Cluster => &kinds::CLUSTER_TRAINING_RUNTIME,
+            RuntimeKind::Namespaced => &kinds::TRAINING_RUNTIME,
+        }
+    }
+
     /// The `kind` of the runtime object.
     pub fn as_str(self) -> &'static str {
-        match self {
-            RuntimeKind::Cluster => "ClusterTrainingRuntime",
-            RuntimeKind::Namespaced => "TrainingRuntime",
-        }
+        self.api().kind
     }
 }
 

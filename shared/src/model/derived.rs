@@ -46,7 +46,7 @@ pub fn longest(job: &TrainingJob, layout: Layout) -> (String, &'static str) {
         ),
         Layout::PyTorchJob | Layout::AppWrapper => training_operator(job),
         Layout::TrainJob { .. } => (
-            format!("{n}-{}-0-{last}-abcde", crate::render::trainjob::NODE_JOB),
+            format!("{n}-{}-0-{last}-abcde", crate::vocab::trainer::NODE),
             "the pod name of the JobSet the Trainer creates (with its 5-character suffix)",
         ),
         Layout::DeepSpeedMpiJob { .. } => (

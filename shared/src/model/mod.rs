@@ -7,6 +7,7 @@
 //! becomes. [`TrainingJob::validate`] checks what users get wrong (names, quantities, counts, combinations) and
 //! reports every problem at once, each naming the flag, the value and the fix.
 
+mod appwrapper;
 mod backend;
 pub mod derived;
 mod framework;
@@ -16,7 +17,9 @@ mod validate;
 use std::collections::BTreeMap;
 
 use crate::policy::OpenShiftMode;
+use crate::vocab;
 
+pub use appwrapper::{AppWrapperSetting, SettingValue};
 pub use backend::{Backend, BackendSpec, RuntimeKind, TrainerRuntime};
 pub use framework::{
     DeepSpeedLauncher, DeepSpeedSpec, Framework, FrameworkSpec, Launcher, MxnetSpec, SshKeyPair,
@@ -271,7 +274,7 @@ impl Default for Networking {
         Networking {
             port: 29500,
             roce_gdr: 0,
-            roce_gdr_resource: "nvidia.com/roce_gdr".into(),
+            roce_gdr_resource: vocab::nvidia::ROCE_GDR.into(),
             multi_nic_network: None,
             nccl_env_config_map: None,
             topology_config_map: None,
@@ -279,26 +282,14 @@ impl Default for Networking {
     }
 }
 
-/// The eight MLBatch AppWrapper fault-tolerance annotations, by their settings key.
-pub const APPWRAPPER_ANNOTATIONS: [&str; 8] = [
-    "admissionGracePeriodDuration",
-    "warmupGracePeriodDuration",
-    "failureGracePeriodDuration",
-    "retryPausePeriodDuration",
-    "retryLimit",
-    "forcefulDeletionGracePeriodDuration",
-    "deletionOnFailureGracePeriodDuration",
-    "successTTLDuration",
-];
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FaultTolerance {
     pub restart_policy: String,
     pub max_restarts: Option<u32>,
     pub active_deadline_seconds: Option<u64>,
     pub termination_grace_seconds: Option<u64>,
-    /// AppWrapper annotations by settings key (see [`APPWRAPPER_ANNOTATIONS`]), values as written.
-    pub appwrapper: BTreeMap<String, String>,
+    /// The AppWrapper's fault-tolerance settings, values as written.
+    pub appwrapper: BTreeMap<AppWrapperSetting, String>,
 }
 
 impl Default for FaultTolerance {
@@ -366,7 +357,7 @@ impl TrainingJob {
             world_size: 1,
             nproc_per_node: NprocPerNode::Auto,
             resources: Resources {
-                gpu_resource: "nvidia.com/gpu".into(),
+                gpu_resource: vocab::nvidia::GPU.into(),
                 ..Resources::default()
             },
             image: Image {

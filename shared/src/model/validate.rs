@@ -11,7 +11,6 @@ use super::{
     DeepSpeedLauncher, EnvFrom, EnvValue, FrameworkSpec, Layout, MAX_NAME, NprocPerNode,
     TrainerRuntime, TrainingJob,
 };
-use crate::duration;
 use crate::names;
 use crate::quantity::Quantity;
 
@@ -460,13 +459,9 @@ impl TrainingJob {
                 c.fail("--max-restarts", n, fix);
             }
         }
-        for (key, value) in &f.appwrapper {
-            if key == "retryLimit" {
-                if value.parse::<u32>().is_err() {
-                    c.fail("--retry-limit", value, "must be a whole number");
-                }
-            } else if let Err(e) = duration::parse_seconds(value) {
-                c.fail("--appwrapper-annotation", value, format!("{key}: {}", e));
+        for (setting, value) in &f.appwrapper {
+            if let Err(e) = setting.annotation_value(value) {
+                c.0.push(e);
             }
         }
     }
@@ -594,7 +589,7 @@ mod tests {
         });
         j.fault_tolerance
             .appwrapper
-            .insert("failureGracePeriodDuration".into(), "1 day".into());
+            .insert(AppWrapperSetting::FailureGracePeriod, "1 day".into());
         j.backend = Backend::MpiJob.into();
         let errs: Vec<String> = j
             .validate()
@@ -610,7 +605,7 @@ mod tests {
             "--gpu-limit \"4\": must equal --gpus (8)",
             "--volume \"relative\": must be an absolute path",
             "--roce-gdr \"2\": RoCE GDR only helps between pods",
-            "--appwrapper-annotation \"1 day\": failureGracePeriodDuration:",
+            "--failure-grace-period \"1 day\": not a duration:",
             "--backend \"mpijob\": does not run pytorch; use job, jobset, pytorchjob, appwrapper or trainjob",
         ];
         for w in want {

@@ -28,7 +28,9 @@ use super::launch::{SMOKE_TEST, setup_lines};
 use super::meta::{metadata, workload_metadata};
 use super::pod;
 use super::shell::sh_join;
+use crate::kinds::{CONFIG_MAP, MPI_JOB, SECRET};
 use crate::model::{Main, SshKeyPair, TrainingJob};
+use crate::vocab::mltrain::role::{LAUNCHER, WORKER};
 
 pub const SSH_PORT: u16 = 2222;
 
@@ -44,7 +46,7 @@ pub const MPI_SSH_MOUNT: &str = "/mltrain/mpi-ssh";
 /// headless Service `<job>` the subdomain (the MPI operator names its workers the same way); JobSet's
 /// pattern when the layout is `grouped`.
 pub fn worker_host(job: &TrainingJob, grouped: bool, i: u32) -> String {
-    group::host(job, grouped, "worker", i)
+    group::host(job, grouped, WORKER, i)
 }
 
 /// The launcher only runs the deepspeed CLI: Bitnami's "small" preset, no GPUs.
@@ -279,18 +281,18 @@ pub fn render_ssh(job: &TrainingJob, grouped: bool, slots: u32, keys: &SshKeyPai
         data["smoke.py"] = json!(smoke_test());
     }
     let mut out = vec![
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(job, &cm_name), "data": data}),
-        json!({"apiVersion": "v1", "kind": "Secret", "metadata": metadata(job, &secret_name), "type": "Opaque",
+        json!({"apiVersion": CONFIG_MAP.api_version(), "kind": CONFIG_MAP.kind, "metadata": metadata(job, &cm_name), "data": data}),
+        json!({"apiVersion": SECRET.api_version(), "kind": SECRET.kind, "metadata": metadata(job, &secret_name), "type": "Opaque",
                "stringData": {"id_ed25519": keys.private, "id_ed25519.pub": keys.public, "authorized_keys": keys.public}}),
     ];
     let roles = ssh_roles(job, &cm_name, &secret_name);
     if grouped {
-        out.push(group::jobset(job, roles.into(), "launcher"));
+        out.push(group::jobset(job, roles.into(), LAUNCHER));
     } else {
         out.push(headless_service(
             job,
             json!([{"name": "ssh", "port": SSH_PORT, "targetPort": SSH_PORT, "protocol": "TCP"}]),
-            Some("worker"),
+            Some(WORKER),
         ));
         out.extend(roles.map(|r| batch_job(job, &r.name, r.spec)));
     }
@@ -316,7 +318,7 @@ fn ssh_roles(job: &TrainingJob, cm_name: &str, secret_name: &str) -> [RoleJob; 2
             subdomain: Some(job.name.clone()),
             restart_policy: Some("Never".into()),
             ports: vec![json!({"name": "ssh", "containerPort": SSH_PORT, "protocol": "TCP"})],
-            role: Some("worker"),
+            role: Some(WORKER),
             extra_volumes: volumes.clone(),
             extra_mounts: mounts.clone(),
             ..pod::PodParts::new("worker", "exec bash /job/worker.sh".into())
@@ -326,7 +328,7 @@ fn ssh_roles(job: &TrainingJob, cm_name: &str, secret_name: &str) -> [RoleJob; 2
         job,
         pod::PodParts {
             restart_policy: Some("Never".into()),
-            role: Some("launcher"),
+            role: Some(LAUNCHER),
             extra_volumes: volumes,
             extra_mounts: mounts,
             resources: Some(launcher_resources()),
@@ -348,12 +350,12 @@ fn ssh_roles(job: &TrainingJob, cm_name: &str, secret_name: &str) -> [RoleJob; 2
     [
         RoleJob {
             name: format!("{}-worker", job.name),
-            role: "worker",
+            role: WORKER,
             spec: job_spec(job, workers, worker),
         },
         RoleJob {
             name: job.name.clone(),
-            role: "launcher",
+            role: LAUNCHER,
             spec: job_spec(job, one, launcher),
         },
     ]
@@ -375,8 +377,8 @@ fn write_smoke(job: &TrainingJob) -> String {
 pub fn render_mpijob(job: &TrainingJob, slots: u32) -> Value {
     let (launcher, worker) = mpi_pods(job);
     json!({
-        "apiVersion": "kubeflow.org/v2beta1",
-        "kind": "MPIJob",
+        "apiVersion": MPI_JOB.api.api_version(),
+        "kind": MPI_JOB.api.kind,
         "metadata": workload_metadata(job, &job.name),
         "spec": {
             "slotsPerWorker": slots,
@@ -420,7 +422,7 @@ fn mpi_pods(job: &TrainingJob) -> (Value, Value) {
     let launcher = pod::template(
         job,
         pod::PodParts {
-            role: Some("launcher"),
+            role: Some(LAUNCHER),
             resources: Some(launcher_resources()),
             ..pod::PodParts::new("launcher", launch)
         },
@@ -428,7 +430,7 @@ fn mpi_pods(job: &TrainingJob) -> (Value, Value) {
     let worker = pod::template(
         job,
         pod::PodParts {
-            role: Some("worker"),
+            role: Some(WORKER),
             ..pod::PodParts::new("worker", serve)
         },
     );

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::job::RoleJob;
 use super::meta::{object_labels, workload_metadata};
+use crate::kinds::JOB_SET;
 use crate::model::TrainingJob;
 
 /// Pod `index` of role `role`'s DNS name: the Indexed Job's host name when the layout is separate
@@ -41,8 +42,8 @@ pub fn jobset(job: &TrainingJob, roles: Vec<RoleJob>, decides: &str) -> Value {
         })
         .collect();
     json!({
-        "apiVersion": "jobset.x-k8s.io/v1alpha2",
-        "kind": "JobSet",
+        "apiVersion": JOB_SET.api.api_version(),
+        "kind": JOB_SET.api.kind,
         "metadata": workload_metadata(job, &job.name),
         "spec": {
             "suspend": true,

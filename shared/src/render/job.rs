@@ -10,21 +10,22 @@ use serde_json::{Map, Value, json};
 
 use super::launch::{rendezvous_env, script, torchrun};
 use super::meta::{metadata, workload_metadata};
-use super::pod::{self, ROLE_LABEL};
-use crate::engine::facts::JOB_NAME_LABEL;
+use super::pod;
+use crate::kinds::{JOB, SERVICE};
 use crate::model::TrainingJob;
+use crate::vocab::mltrain::{JOB_NAME, ROLE};
 
 /// The headless Service that gives every rank (of `role`, when the job's pods play several) a DNS
 /// name; ready or not, since rank 0 must be reachable while the others start.
 pub fn headless_service(job: &TrainingJob, ports: Value, role: Option<&str>) -> Value {
     let mut selector = Map::new();
-    selector.insert(JOB_NAME_LABEL.into(), json!(job.name));
+    selector.insert(JOB_NAME.into(), json!(job.name));
     if let Some(role) = role {
-        selector.insert(ROLE_LABEL.into(), json!(role));
+        selector.insert(ROLE.into(), json!(role));
     }
     json!({
-        "apiVersion": "v1",
-        "kind": "Service",
+        "apiVersion": SERVICE.api_version(),
+        "kind": SERVICE.kind,
         "metadata": metadata(job, &job.name),
         "spec": {
             "clusterIP": "None",
@@ -97,7 +98,7 @@ pub fn job_spec(job: &TrainingJob, shape: Shape, template: Value) -> Value {
 
 /// A `batch/v1` Job named `name`, with the workload's labels.
 pub fn batch_job(job: &TrainingJob, name: &str, spec: Value) -> Value {
-    json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": workload_metadata(job, name), "spec": spec})
+    json!({"apiVersion": JOB.api.api_version(), "kind": JOB.api.kind, "metadata": workload_metadata(job, name), "spec": spec})
 }
 
 /// One Job of a layout whose pods play different parts: the Job's name, its pods' role (the

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::launch::{rendezvous_env, script, torchrun};
 use super::meta::workload_metadata;
 use super::pod;
+use crate::kinds::JOB_SET;
 use crate::model::TrainingJob;
 
 /// The replicated job's name.
@@ -44,5 +45,5 @@ pub fn render(job: &TrainingJob) -> Value {
     if job.scheduling.queue.is_some() {
         spec["suspend"] = json!(true);
     }
-    json!({"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet", "metadata": workload_metadata(job, &job.name), "spec": spec})
+    json!({"apiVersion": JOB_SET.api.api_version(), "kind": JOB_SET.api.kind, "metadata": workload_metadata(job, &job.name), "spec": spec})
 }

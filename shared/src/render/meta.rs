@@ -3,25 +3,19 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::engine::facts::{JOB_NAME_LABEL, WORLD_SIZE_LABEL};
 use crate::model::TrainingJob;
-
-/// Kueue's queue label.
-pub const QUEUE_LABEL: &str = "kueue.x-k8s.io/queue-name";
-/// Who made an object.
-pub const MANAGED_BY: &str = "kubectl-mltrain";
+use crate::vocab::kubernetes::{APP_INSTANCE, APP_MANAGED_BY, APP_NAME};
+use crate::vocab::kueue::QUEUE_NAME;
+use crate::vocab::mltrain::{JOB_NAME, MANAGER, WORLD_SIZE};
 
 /// Labels on every object and pod of a job (DESIGN §3).
 pub fn object_labels(job: &TrainingJob) -> Map<String, Value> {
     let mut m = labels_map(&job.scheduling.labels);
-    m.insert(
-        "app.kubernetes.io/name".into(),
-        json!(job.framework().as_str()),
-    );
-    m.insert("app.kubernetes.io/instance".into(), json!(job.name));
-    m.insert("app.kubernetes.io/managed-by".into(), json!(MANAGED_BY));
-    m.insert(JOB_NAME_LABEL.into(), json!(job.name));
-    m.insert(WORLD_SIZE_LABEL.into(), json!(job.world_size.to_string()));
+    m.insert(APP_NAME.into(), json!(job.framework().as_str()));
+    m.insert(APP_INSTANCE.into(), json!(job.name));
+    m.insert(APP_MANAGED_BY.into(), json!(MANAGER));
+    m.insert(JOB_NAME.into(), json!(job.name));
+    m.insert(WORLD_SIZE.into(), json!(job.world_size.to_string()));
     m
 }
 
@@ -29,7 +23,7 @@ pub fn object_labels(job: &TrainingJob) -> Map<String, Value> {
 pub fn workload_labels(job: &TrainingJob) -> Map<String, Value> {
     let mut m = object_labels(job);
     if let Some(q) = &job.scheduling.queue {
-        m.insert(QUEUE_LABEL.into(), json!(q));
+        m.insert(QUEUE_NAME.into(), json!(q));
     }
     m
 }

@@ -25,8 +25,6 @@ use thiserror::Error;
 
 use crate::model::{Layout, ModelError, TrainingJob};
 
-pub use meta::{MANAGED_BY, QUEUE_LABEL};
-
 /// Why a job cannot be rendered.
 #[derive(Debug, Error)]
 pub enum RenderError {

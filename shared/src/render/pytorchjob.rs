@@ -12,11 +12,9 @@ use super::meta::{
     component_metadata, labels_map, object_metadata, workload_labels, workload_metadata,
 };
 use super::pod;
-use crate::duration;
-use crate::model::{ModelError, TrainingJob};
-
-/// Prefix of the AppWrapper fault-tolerance annotations.
-pub const APPWRAPPER_ANNOTATION_PREFIX: &str = "workload.codeflare.dev.appwrapper/";
+use crate::kinds::{APP_WRAPPER, PYTORCH_JOB};
+use crate::model::{AppWrapperSetting, ModelError, TrainingJob};
+use crate::vocab::appwrapper::ANNOTATION_PREFIX;
 
 /// Who owns the PyTorchJob, and so retries and queues it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -81,7 +79,7 @@ fn pytorchjob(job: &TrainingJob, owner: Owner) -> Value {
         Owner::AppWrapper => component_metadata(job),
     };
     let spec = json!({"pytorchReplicaSpecs": specs, "runPolicy": run_policy});
-    json!({"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": metadata, "spec": spec})
+    json!({"apiVersion": PYTORCH_JOB.api.api_version(), "kind": PYTORCH_JOB.api.kind, "metadata": metadata, "spec": spec})
 }
 
 /// The PyTorchJob the training operator runs and retries.
@@ -98,37 +96,25 @@ pub fn render_appwrapper(job: &TrainingJob) -> Result<Value, ModelError> {
         appwrapper_annotations(job)?,
     );
     Ok(json!({
-        "apiVersion": "workload.codeflare.dev/v1beta2",
-        "kind": "AppWrapper",
+        "apiVersion": APP_WRAPPER.api.api_version(),
+        "kind": APP_WRAPPER.api.kind,
         "metadata": metadata,
         "spec": {"components": [{"template": pytorchjob(job, Owner::AppWrapper)}]},
     }))
 }
 
 /// The user's annotations and the fault-tolerance ones. `--max-restarts` becomes `retryLimit`: the
-/// AppWrapper resets the whole PyTorchJob up to that many times (an explicit retryLimit wins).
-/// Durations are normalised so the controller reads them: `1d` becomes `24h` (Go's parser has no
-/// days, and the controller silently ignores what it cannot parse), so a duration that does not parse
-/// is an error here too (validation reports it first).
+/// AppWrapper resets the whole PyTorchJob up to that many times (an explicit retryLimit wins). Values
+/// are said the way the controller reads them ([`AppWrapperSetting::annotation_value`]), so one it
+/// could not read is an error here too (validation reports it first).
 fn appwrapper_annotations(job: &TrainingJob) -> Result<Map<String, Value>, ModelError> {
     let mut ann = labels_map(&job.scheduling.annotations);
+    let key = |s: AppWrapperSetting| format!("{ANNOTATION_PREFIX}{}", s.key());
     if let Some(n) = job.fault_tolerance.max_restarts {
-        ann.insert(
-            format!("{APPWRAPPER_ANNOTATION_PREFIX}retryLimit"),
-            json!(n.to_string()),
-        );
+        ann.insert(key(AppWrapperSetting::RetryLimit), json!(n.to_string()));
     }
-    for (key, value) in &job.fault_tolerance.appwrapper {
-        let v = if key == "retryLimit" {
-            value.clone()
-        } else {
-            duration::normalise(value).map_err(|e| ModelError {
-                field: "--appwrapper-annotation",
-                value: value.clone(),
-                message: format!("{key}: {e}"),
-            })?
-        };
-        ann.insert(format!("{APPWRAPPER_ANNOTATION_PREFIX}{key}"), json!(v));
+    for (&setting, value) in &job.fault_tolerance.appwrapper {
+        ann.insert(key(setting), json!(setting.annotation_value(value)?));
     }
     Ok(ann)
 }

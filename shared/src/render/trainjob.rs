@@ -27,23 +27,18 @@ use serde_json::{Map, Value, json};
 use super::launch::script;
 use super::meta::workload_metadata;
 use super::pod;
+use crate::kinds::TRAIN_JOB;
 use crate::model::{TrainerRuntime, TrainingJob, default_image};
+use crate::vocab::mltrain::PATCH_MANAGER;
+use crate::vocab::trainer::NODE;
 
-/// The Trainer's API version.
-pub const API_VERSION: &str = "trainer.kubeflow.org/v1alpha1";
-/// The runtime's replicated job (and container) the trainer runs in.
-pub const NODE_JOB: &str = "node";
 /// The default runtime for torchrun-based jobs.
 pub const TORCH_RUNTIME: &str = "torch-distributed";
-/// The label on a runtime naming its framework (`torch`, `deepspeed`, ...).
-pub const FRAMEWORK_LABEL: &str = "trainer.kubeflow.org/framework";
-/// `runtimePatches[].manager` of our patch.
-pub const PATCH_MANAGER: &str = "mltrain.io/kubectl-mltrain";
 /// The port the Trainer's torch plugin sets as `PET_MASTER_PORT`.
 pub const MASTER_PORT: u16 = 29400;
 
-/// The framework the referenced runtime must be for (its [`FRAMEWORK_LABEL`]): every job this backend
-/// renders runs under torchrun (DeepSpeed with `--launcher torchrun`).
+/// The framework the referenced runtime must be for (its [`crate::vocab::trainer::FRAMEWORK`] label):
+/// every job this backend renders runs under torchrun (DeepSpeed with `--launcher torchrun`).
 pub const RUNTIME_FRAMEWORK: &str = "torch";
 
 /// Pod spec fields the runtime patch may carry (`PodSpecPatch` in v2.3.0).
@@ -64,13 +59,13 @@ const POD_PATCH_FIELDS: [&str; 9] = [
 /// the `node` runtime patch.
 pub fn render(job: &TrainingJob, runtime: &TrainerRuntime) -> Value {
     let script = script(job, &["torchrun".to_string()]);
-    let template = pod::template(job, pod::PodParts::new(NODE_JOB, script));
+    let template = pod::template(job, pod::PodParts::new(NODE, script));
     let name = runtime.name.as_deref().unwrap_or(TORCH_RUNTIME);
     let kind = runtime.kind.unwrap_or_default();
     let mut spec = Map::new();
     spec.insert(
         "runtimeRef".into(),
-        json!({"apiGroup": "trainer.kubeflow.org", "kind": kind.as_str(), "name": name}),
+        json!({"apiGroup": kind.api().group, "kind": kind.api().kind, "name": name}),
     );
     spec.insert("trainer".into(), trainer(job, &template));
     spec.insert("runtimePatches".into(), json!([node_patch(&template)]));
@@ -81,7 +76,7 @@ pub fn render(job: &TrainingJob, runtime: &TrainerRuntime) -> Value {
         // Kueue admits the TrainJob by unsuspending it.
         spec.insert("suspend".into(), json!(true));
     }
-    json!({"apiVersion": API_VERSION, "kind": "TrainJob", "metadata": workload_metadata(job, &job.name), "spec": spec})
+    json!({"apiVersion": TRAIN_JOB.api.api_version(), "kind": TRAIN_JOB.api.kind, "metadata": workload_metadata(job, &job.name), "spec": spec})
 }
 
 /// `spec.trainer`: sizes, and the training container's image (the runtime's own unless the user
@@ -108,7 +103,7 @@ fn trainer(job: &TrainingJob, template: &Value) -> Value {
 fn node_patch(template: &Value) -> Value {
     let container = &template["spec"]["containers"][0];
     let mut node_container = Map::new();
-    node_container.insert("name".into(), json!(NODE_JOB));
+    node_container.insert("name".into(), json!(NODE));
     for k in ["volumeMounts", "securityContext"] {
         if let Some(v) = container.get(k) {
             node_container.insert(k.into(), v.clone());
@@ -131,7 +126,7 @@ fn node_patch(template: &Value) -> Value {
     json!({
         "manager": PATCH_MANAGER,
         "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [{
-            "name": NODE_JOB,
+            "name": NODE,
             "template": {"spec": {"template": pod_template}},
         }]}}},
     })

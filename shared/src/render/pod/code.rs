@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::volumes::Mounted;
+use crate::kinds::CONFIG_MAP;
 use crate::model::{GitSource, TrainingJob};
 use crate::render::meta::metadata;
 use crate::render::shell::sh_quote;
@@ -39,8 +40,8 @@ pub fn files_config_map(job: &TrainingJob) -> Option<Value> {
         .map(|f| (f.key.clone(), json!(f.content)))
         .collect();
     Some(json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
+        "apiVersion": CONFIG_MAP.api_version(),
+        "kind": CONFIG_MAP.kind,
         "metadata": metadata(job, &files_config_map_name(job)),
         "data": data,
     }))

@@ -19,13 +19,9 @@ use serde_json::{Map, Value, json};
 
 use crate::model::TrainingJob;
 use crate::render::meta::{labels_map, object_labels};
+use crate::vocab::mltrain::ROLE;
 use container::Container;
 use volumes::Mounted;
-
-pub use scheduling::{AUTOPILOT_LABEL, GPU_HEALTH_LABEL, GPU_UNHEALTHY};
-
-/// Label of a pod's part in a job.
-pub const ROLE_LABEL: &str = "mltrain.io/role";
 
 /// What a backend adds to the shared template.
 pub struct PodParts {
@@ -125,7 +121,7 @@ pub fn template(job: &TrainingJob, parts: PodParts) -> Value {
 fn metadata(job: &TrainingJob, role: Option<&str>) -> Value {
     let mut labels = object_labels(job);
     if let Some(role) = role {
-        labels.insert(ROLE_LABEL.into(), json!(role));
+        labels.insert(ROLE.into(), json!(role));
     }
     labels.extend(scheduling::labels(job));
     let mut annotations = labels_map(&job.scheduling.annotations);

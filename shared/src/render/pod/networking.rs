@@ -5,8 +5,9 @@
 use serde_json::{Map, Value, json};
 
 use super::volumes::Mounted;
-use crate::engine::nccl::{MULTUS_ANNOTATION, TOPOLOGY_DIR, TOPOLOGY_FILE};
+use crate::engine::nccl::{TOPOLOGY_DIR, TOPOLOGY_FILE};
 use crate::model::TrainingJob;
+use crate::vocab::multus::NETWORKS;
 
 /// The topology ConfigMap mounted where NCCL is told to read it.
 pub fn topology(job: &TrainingJob) -> Mounted {
@@ -32,7 +33,7 @@ pub fn env_from(job: &TrainingJob) -> Option<Value> {
 pub fn annotations(job: &TrainingJob) -> Map<String, Value> {
     let mut m = Map::new();
     if let Some(net) = &job.networking.multi_nic_network {
-        m.insert(MULTUS_ANNOTATION.into(), json!(net));
+        m.insert(NETWORKS.into(), json!(net));
     }
     m
 }

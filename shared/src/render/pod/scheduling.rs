@@ -4,15 +4,11 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::engine::facts::{HOST_IGNORE_ANNOTATION, JOB_NAME_LABEL};
 use crate::model::{AntiAffinity, Toleration, TrainingJob};
 use crate::render::meta::labels_map;
-
-/// Autopilot's pod label that asks for pre-flight health checks (MLBatch).
-pub const AUTOPILOT_LABEL: &str = "autopilot";
-/// Autopilot's node label of GPU health, and the values of nodes to avoid (MLBatch).
-pub const GPU_HEALTH_LABEL: &str = "autopilot.ibm.com/gpuhealth";
-pub const GPU_UNHEALTHY: [&str; 3] = ["ERR", "TESTING", "EVICT"];
+use crate::vocab::autopilot::{GPU_HEALTH, GPU_UNHEALTHY, HEALTH_CHECKS};
+use crate::vocab::kubernetes::HOSTNAME;
+use crate::vocab::mltrain::{HOST_IGNORE_LIST, JOB_NAME};
 
 /// `autopilot` and one label per health check, which make Autopilot run them before the pod starts.
 pub fn labels(job: &TrainingJob) -> Map<String, Value> {
@@ -20,7 +16,7 @@ pub fn labels(job: &TrainingJob) -> Map<String, Value> {
     if checks.is_empty() {
         return Map::new();
     }
-    std::iter::once(AUTOPILOT_LABEL)
+    std::iter::once(HEALTH_CHECKS)
         .chain(checks.iter().map(String::as_str))
         .map(|k| (k.to_string(), json!("")))
         .collect()
@@ -31,7 +27,7 @@ pub fn annotations(job: &TrainingJob) -> Map<String, Value> {
     let mut m = Map::new();
     if !job.scheduling.host_ignore.is_empty() {
         m.insert(
-            HOST_IGNORE_ANNOTATION.into(),
+            HOST_IGNORE_LIST.into(),
             json!(job.scheduling.host_ignore.join(",")),
         );
     }
@@ -81,14 +77,14 @@ fn affinity(job: &TrainingJob) -> Option<Value> {
         affinity.insert(
             "nodeAffinity".into(),
             json!({"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [
-                {"key": GPU_HEALTH_LABEL, "operator": "NotIn", "values": GPU_UNHEALTHY}
+                {"key": GPU_HEALTH, "operator": "NotIn", "values": GPU_UNHEALTHY}
             ]}]}}),
         );
     }
     if let Some(a) = s.anti_affinity {
         let term = json!({
-            "labelSelector": {"matchLabels": {JOB_NAME_LABEL: job.name}},
-            "topologyKey": "kubernetes.io/hostname",
+            "labelSelector": {"matchLabels": {JOB_NAME: job.name}},
+            "topologyKey": HOSTNAME,
         });
         let aff = match a {
             AntiAffinity::Hard => json!({"requiredDuringSchedulingIgnoredDuringExecution": [term]}),

@@ -4,8 +4,8 @@
 use serde_json::{Map, Value, json};
 
 use super::volumes::Mounted;
-use crate::engine::facts::SHARED_MEMORY_ANNOTATION;
 use crate::model::TrainingJob;
+use crate::vocab::mltrain::SHARED_MEMORY;
 
 /// The claims, the scratch volume (with `NVME_MOUNT_PATH`) and `/dev/shm`.
 pub fn volumes(job: &TrainingJob) -> Mounted {
@@ -51,7 +51,7 @@ pub fn volumes(job: &TrainingJob) -> Mounted {
 pub fn annotations(job: &TrainingJob) -> Map<String, Value> {
     let mut m = Map::new();
     if job.storage.no_shm {
-        m.insert(SHARED_MEMORY_ANNOTATION.into(), json!("false"));
+        m.insert(SHARED_MEMORY.into(), json!("false"));
     }
     m
 }
