@@ -294,9 +294,9 @@ pub fn needs(objects: &[Value]) -> BTreeSet<Need> {
                     .unwrap_or("ClusterTrainingRuntime")
                     .to_string(),
                 name: r["name"].as_str().unwrap_or("").to_string(),
-                framework: mltrain_shared::render::trainjob::RUNTIME_FRAMEWORK.to_string(),
+                framework: mltrain_shared::render::trainjob_mpi::runtime_framework(obj).to_string(),
             });
-            // The trainer's env goes to the node container.
+            // The trainer's env goes to the trainer's container.
             pod_needs(
                 &serde_json::json!({"containers": [{"env": obj["spec"]["trainer"]["env"]}]}),
                 &mut out,

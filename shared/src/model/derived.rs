@@ -49,6 +49,26 @@ pub fn longest(job: &TrainingJob, layout: Layout) -> (String, &'static str) {
             format!("{n}-{}-0-{last}-abcde", crate::render::trainjob::NODE_JOB),
             "the pod name of the JobSet the Trainer creates (with its 5-character suffix)",
         ),
+        Layout::DeepSpeedTrainJob { .. } => {
+            // The nodes are `numNodes - 1` (at least one) besides the launcher.
+            let last_node = job.world_size.saturating_sub(2);
+            let node = format!(
+                "{n}-{}-0-{last_node}-abcde",
+                crate::render::trainjob::NODE_JOB
+            );
+            let launcher = format!(
+                "{n}-{}-0-0-abcde",
+                crate::render::trainjob_mpi::LAUNCHER_JOB
+            );
+            (
+                if launcher.len() >= node.len() {
+                    launcher
+                } else {
+                    node
+                },
+                "the pod name of the JobSet the Trainer creates (with its 5-character suffix)",
+            )
+        }
         Layout::DeepSpeedMpiJob { .. } => (
             format!("{n}-worker-{last}"),
             "the MPI operator's worker host name",
