@@ -262,9 +262,9 @@ pub fn needs(objects: &[Value]) -> BTreeSet<Need> {
                     .unwrap_or(kinds::CLUSTER_TRAINING_RUNTIME.kind)
                     .to_string(),
                 name: r["name"].as_str().unwrap_or("").to_string(),
-                framework: mltrain_shared::render::trainjob::RUNTIME_FRAMEWORK.to_string(),
+                framework: mltrain_shared::render::trainjob_mpi::runtime_framework(obj).to_string(),
             });
-            // The trainer's env goes to the node container.
+            // The trainer's env goes to the trainer's container.
             pod_needs(
                 &serde_json::json!({"containers": [{"env": obj["spec"]["trainer"]["env"]}]}),
                 &mut out,
@@ -431,10 +431,17 @@ async fn runtime_fits(api: Api<DynamicObject>, kind: &str, name: &str, framework
             .as_ref()
             .and_then(|l| l.get(FRAMEWORK_LABEL))
         {
-            Some(got) if got != framework => Found::Unfit(format!(
-                "{kind} {name} is a runtime for {got} ({FRAMEWORK_LABEL}={got}), not {framework}: pass --runtime with a {framework} runtime (kubectl get {} -L {FRAMEWORK_LABEL})",
-                kinds::CLUSTER_TRAINING_RUNTIME.plural
-            )),
+            Some(got) if got != framework => {
+                // DeepSpeed runs on a torch runtime too, under torchrun.
+                let or = match (framework, got.as_str()) {
+                    ("deepspeed", "torch") => ", or --launcher torchrun to run DeepSpeed on it",
+                    _ => "",
+                };
+                Found::Unfit(format!(
+                    "{kind} {name} is a runtime for {got} ({FRAMEWORK_LABEL}={got}), not {framework}: pass --runtime with a {framework} runtime (kubectl get {} -L {FRAMEWORK_LABEL}){or}",
+                    kinds::CLUSTER_TRAINING_RUNTIME.plural
+                ))
+            }
             _ => Found::Present,
         },
         Err(e) => classify::<()>(Err(e)),
@@ -476,7 +483,15 @@ mod mock_api_trainjob_tests {
     }
 
     fn trainjob(runtime: Option<&str>, kind: Option<RuntimeKind>) -> Vec<Value> {
-        let mut j = TrainingJob::new("tj", Framework::PyTorch);
+        trainjob_of(Framework::PyTorch, runtime, kind)
+    }
+
+    fn trainjob_of(
+        framework: Framework,
+        runtime: Option<&str>,
+        kind: Option<RuntimeKind>,
+    ) -> Vec<Value> {
+        let mut j = TrainingJob::new("tj", framework);
         j.backend = BackendSpec::TrainJob(TrainerRuntime {
             name: runtime.map(String::from),
             kind,
@@ -538,6 +553,34 @@ mod mock_api_trainjob_tests {
                 .to_string()
                 .contains("ClusterTrainingRuntime my-torch does not exist"),
             "a namespaced runtime is not a cluster one"
+        );
+    }
+
+    /// DeepSpeed's default launcher needs an MPI runtime labelled `deepspeed`.
+    #[tokio::test]
+    async fn mock_api_trainjob_deepspeed_needs_a_deepspeed_runtime() {
+        let objects = trainjob_of(Framework::DeepSpeed, None, None);
+        let (r, seen) = report(&objects).await;
+        assert_eq!(r.refusal("ml"), None, "{:?}", r.missing);
+        assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+        for path in [
+            "/apis/trainer.kubeflow.org/v1alpha1/clustertrainingruntimes/deepspeed-distributed",
+            "/api/v1/namespaces/ml/secrets/creds",
+        ] {
+            assert!(
+                seen.iter().any(|s| s == &format!("GET {path}")),
+                "{path} in {seen:?}"
+            );
+        }
+        let (r, _) = report(&trainjob_of(
+            Framework::DeepSpeed,
+            Some("torch-distributed"),
+            None,
+        ))
+        .await;
+        assert_eq!(
+            r.refusal("ml").unwrap().to_string(),
+            "the cluster lacks what this job needs:\n- ClusterTrainingRuntime torch-distributed is a runtime for torch (trainer.kubeflow.org/framework=torch), not deepspeed: pass --runtime with a deepspeed runtime (kubectl get clustertrainingruntimes -L trainer.kubeflow.org/framework), or --launcher torchrun to run DeepSpeed on it\nnothing was created"
         );
     }
 }

@@ -688,3 +688,91 @@ fn trainjob_deepspeed_torchrun() {
         ],
     );
 }
+
+// ---- Kubeflow Trainer v2: DeepSpeed on the deepspeed-distributed (MPI) runtime
+
+/// `ds_train.py` on `deepspeed-distributed` at world size `n`, with the secret `TOKEN`.
+fn ds_mpi(n: &str, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "deepspeed",
+        "dsm",
+        "--backend",
+        "trainjob",
+        "--world-size",
+        n,
+        "--from-file",
+        data_ds(),
+        "--env",
+        "TOKEN=secret:creds/token",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v.extend(["--".to_string(), "ds_train.py".into()]);
+    v
+}
+
+#[test]
+fn trainjob_deepspeed_mpi_smoke_world_1_to_3() {
+    for n in ["1", "2", "3"] {
+        let out = run(&[
+            "deepspeed",
+            "tjd",
+            "--backend",
+            "trainjob",
+            "--world-size",
+            n,
+        ]);
+        expect_ok(
+            &out,
+            &[(
+                &format!("mltrain smoke test: world={n} backend=gloo allreduce=ok"),
+                1,
+            )],
+        );
+    }
+}
+
+#[test]
+fn trainjob_deepspeed_mpi_program_secret_reaches_every_rank() {
+    for n in ["1", "3"] {
+        let out = run(&words(&ds_mpi(n, &[])));
+        let ranks = n.parse().unwrap();
+        expect_ok(
+            &out,
+            &[
+                (&format!("/{n} allreduce=ok user=mpiuser"), ranks),
+                ("token_len=6", ranks),
+                ("home_writable=True", ranks),
+            ],
+        );
+        // DeepSpeed logs its mpirun line: the secret is forwarded by name only.
+        expect_lines(&out, &[("-x TOKEN", 1)]);
+        assert!(
+            !out.logs().contains("s3cret"),
+            "a secret value reached the logs:\n{}",
+            out.logs()
+        );
+    }
+}
+
+#[test]
+fn trainjob_deepspeed_mpi_failing_rank_fails_the_trainjob() {
+    let out = run(&words(&ds_mpi("2", &["--env", "FAIL_RANK=1"])));
+    assert!(
+        out.failed_cleanly(),
+        "the TrainJob did not fail cleanly:\n{}",
+        out.report()
+    );
+    assert_eq!(
+        out.workloads,
+        [("TrainJob/dsm".to_string(), behave::End::Failed)]
+    );
+    // The runtime restarts its launcher in place until the Job's backoffLimit: one failure a run.
+    assert!(
+        out.count("rank 1 fails on purpose") >= 1,
+        "{}",
+        out.report()
+    );
+}

@@ -1202,8 +1202,8 @@ fn trainjob_usage_errors_name_the_flag() {
             "invalid value 'trainjob' for '--backend <BACKEND>'\n  [possible values: job]",
         ),
         (
-            &["deepspeed", "--backend", "trainjob"],
-            "--backend \"trainjob\": does not run deepspeed; use job or mpijob, or --launcher torchrun",
+            &["deepspeed", "--backend", "trainjob", "--port", "1234"],
+            "--port \"1234\": DeepSpeed under mpirun takes its rendezvous from MPI",
         ),
         (
             &["pytorch", "--backend", "trainjob", "--runtime", "Bad_Name"],

@@ -144,6 +144,44 @@ fn golden_per_backend_and_launcher() {
             ],
         ),
         (
+            "deepspeed-trainjob",
+            &[
+                "deepspeed",
+                "bert",
+                "--backend",
+                "trainjob",
+                "--world-size",
+                "3",
+                "--slots-per-node",
+                "2",
+                "--from-file",
+                "tests/data/behave/ds_train.py",
+                "--env",
+                "TOKEN=secret:creds/token",
+                "--env",
+                "HF_HOME=/data/hf",
+                "--queue",
+                "q",
+                "--",
+                "ds_train.py",
+                "--epochs",
+                "2",
+            ],
+        ),
+        (
+            "deepspeed-trainjob-smoke-world-1",
+            &[
+                "deepspeed",
+                "smoke",
+                "--backend",
+                "trainjob",
+                "--world-size",
+                "1",
+                "--gpus",
+                "1",
+            ],
+        ),
+        (
             "mxnet-distributed",
             &[
                 "mxnet",
@@ -400,7 +438,7 @@ fn usage_errors() {
         ),
         (
             &["deepspeed", "x", "--backend", "jobset"],
-            "error: --backend \"jobset\": does not run deepspeed; use job or mpijob, or --launcher torchrun for jobset, pytorchjob, appwrapper or trainjob (the deepspeed-distributed MPI runtime is not supported yet)",
+            "error: --backend \"jobset\": does not run deepspeed; use job, mpijob or trainjob, or --launcher torchrun for jobset, pytorchjob or appwrapper",
         ),
         (
             &[
@@ -411,7 +449,53 @@ fn usage_errors() {
                 "--launcher",
                 "torchrun",
             ],
-            "error: --backend \"mpijob\": does not run deepspeed; use job or mpijob, or --launcher torchrun for jobset, pytorchjob, appwrapper or trainjob (the deepspeed-distributed MPI runtime is not supported yet)",
+            "error: --backend \"mpijob\": does not run deepspeed; use job, mpijob or trainjob, or --launcher torchrun for jobset, pytorchjob or appwrapper",
+        ),
+        (
+            &[
+                "deepspeed",
+                "x",
+                "--backend",
+                "trainjob",
+                "--image",
+                "ghcr.io/acme/ds:1",
+            ],
+            "error: --image \"ghcr.io/acme/ds:1\": the runtime's node pods keep the runtime's own image (spec.trainer.image reaches only its launcher), so the ranks would run in two images; use a ClusterTrainingRuntime of your own whose node and launcher jobs have it, passed with --runtime, or --launcher torchrun",
+        ),
+        (
+            &[
+                "deepspeed",
+                "x",
+                "--backend",
+                "trainjob",
+                "--setup",
+                "pip install x",
+            ],
+            "error: --setup \"pip install x\": would run on the launcher pod only (the runtime's node pods run its sshd, never our script); put the commands in your program or the image, or use --launcher torchrun",
+        ),
+        (
+            &[
+                "deepspeed",
+                "x",
+                "--backend",
+                "trainjob",
+                "--run-as-user",
+                "0",
+            ],
+            "error: --run-as-user \"0\": the runtime's sshd and SSH keys belong to its image's mpiuser (uid 1000); drop --run-as-user, or use a ClusterTrainingRuntime of your own whose node and launcher jobs have it, passed with --runtime, or --launcher torchrun",
+        ),
+        (
+            &[
+                "deepspeed",
+                "x",
+                "--backend",
+                "trainjob",
+                "--world-size",
+                "2",
+                "--gpus",
+                "8",
+            ],
+            "error: --gpus/--cpus/--memory \"8\": spec.trainer.resourcesPerNode reaches only the runtime's launcher pod, not its node pods, so most ranks would run without them; use a ClusterTrainingRuntime of your own whose node and launcher jobs have it, passed with --runtime, or --launcher torchrun",
         ),
         (
             &["deepspeed", "x", "--slots-per-node", "0"],

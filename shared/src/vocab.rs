@@ -140,6 +140,13 @@ pub mod trainer {
     /// The runtime's replicated job, and its container, that the trainer runs in (`constants.Node`):
     /// `spec.trainer` is merged into it, and our runtime patch targets it.
     pub const NODE: &str = "node";
+    /// The MPI runtimes' launcher replicated job (`constants.Launcher`): the trainer step there, and
+    /// one of the hosts when `runLauncherAsNode`.
+    pub const LAUNCHER: &str = "launcher";
+    /// The Trainer's default torch runtime (its manifests' ClusterTrainingRuntime): torchrun jobs.
+    pub const TORCH_RUNTIME: &str = "torch-distributed";
+    /// The Trainer's default DeepSpeed runtime (MPI plugin, OpenMPI, launcher as a node).
+    pub const DEEPSPEED_RUNTIME: &str = "deepspeed-distributed";
 }
 
 /// Names of the Multus CNI meta-plugin (Kubernetes Network Plumbing WG's network attachment spec).

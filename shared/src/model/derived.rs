@@ -49,6 +49,20 @@ pub fn longest(job: &TrainingJob, layout: Layout) -> (String, &'static str) {
             format!("{n}-{}-0-{last}-abcde", crate::vocab::trainer::NODE),
             "the pod name of the JobSet the Trainer creates (with its 5-character suffix)",
         ),
+        Layout::DeepSpeedTrainJob { .. } => {
+            // The nodes are `numNodes - 1` (at least one) besides the launcher.
+            let last_node = job.world_size.saturating_sub(2);
+            let node = format!("{n}-{}-0-{last_node}-abcde", crate::vocab::trainer::NODE);
+            let launcher = format!("{n}-{}-0-0-abcde", crate::vocab::trainer::LAUNCHER);
+            (
+                if launcher.len() >= node.len() {
+                    launcher
+                } else {
+                    node
+                },
+                "the pod name of the JobSet the Trainer creates (with its 5-character suffix)",
+            )
+        }
         Layout::DeepSpeedMpiJob { .. } => (
             format!("{n}-worker-{last}"),
             "the MPI operator's worker host name",

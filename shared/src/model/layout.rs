@@ -5,6 +5,8 @@
 
 use thiserror::Error;
 
+use crate::vocab::trainer;
+
 use super::{
     Backend, BackendSpec, DeepSpeedLauncher, DeepSpeedSpec, Framework, FrameworkSpec, Launcher,
     ModelError, SshKeyPair, TrainerRuntime, TrainingJob,
@@ -22,8 +24,16 @@ pub enum Layout<'a> {
     PyTorchJob,
     /// That PyTorchJob inside an MLBatch AppWrapper, which retries and queues it instead.
     AppWrapper,
-    /// torchrun in a Kubeflow Trainer TrainJob referencing `runtime`.
+    /// torchrun in a Kubeflow Trainer TrainJob referencing `runtime` (a torch runtime,
+    /// `torch-distributed` by default).
     TrainJob { runtime: &'a TrainerRuntime },
+    /// DeepSpeed's launcher over the SSH and hostfile of a Kubeflow Trainer MPI runtime
+    /// (`deepspeed-distributed` by default): a TrainJob whose trainer command runs on the runtime's
+    /// launcher pod, `slots` processes per pod.
+    DeepSpeedTrainJob {
+        runtime: &'a TrainerRuntime,
+        slots: u32,
+    },
     /// DeepSpeed's launcher over SSH on the `job` backend: an Indexed Job of sshd workers and a
     /// launcher Job, or with a queue one JobSet holding both (`grouped`), which Kueue admits whole.
     /// `keys` is the pair the plugin made (`None` until it has).
@@ -42,6 +52,17 @@ impl Layout<'_> {
     /// Whether the plugin must make an SSH key pair before rendering.
     pub fn needs_ssh_keys(&self) -> bool {
         matches!(self, Layout::DeepSpeedSsh { .. })
+    }
+
+    /// The Kubeflow Trainer runtime framework (its `trainer.kubeflow.org/framework` label) a TrainJob
+    /// of this layout needs, and the runtime referenced when the user names none; `None` for the
+    /// layouts that render no TrainJob.
+    pub fn trainer_runtime(&self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Layout::TrainJob { .. } => Some(("torch", trainer::TORCH_RUNTIME)),
+            Layout::DeepSpeedTrainJob { .. } => Some(("deepspeed", trainer::DEEPSPEED_RUNTIME)),
+            _ => None,
+        }
     }
 }
 
@@ -87,6 +108,10 @@ fn decide<'a>(
                 keys: keys.as_ref(),
             }),
             (L::Ssh { .. }, B::MpiJob) => Some(Layout::DeepSpeedMpiJob { slots: slots(ds) }),
+            (L::Ssh { .. }, B::TrainJob(runtime)) => Some(Layout::DeepSpeedTrainJob {
+                runtime,
+                slots: slots(ds),
+            }),
             (L::Ssh { .. }, _) => None,
         },
         (FrameworkSpec::MXNet(mx), B::Job) => Some(Layout::MxnetParameterServer {
@@ -145,7 +170,7 @@ fn hint(framework: Framework) -> String {
                 .filter(|b| !ssh.contains(b))
                 .collect();
             format!(
-                "use {}, or --launcher torchrun for {} (the deepspeed-distributed MPI runtime is not supported yet)",
+                "use {}, or --launcher torchrun for {}",
                 or_list(&ssh),
                 or_list(&torchrun_only)
             )
@@ -229,6 +254,24 @@ mod tests {
             Ok(Layout::DeepSpeedMpiJob { slots: 1 })
         ));
         assert!(matches!(
+            ds(TrainJob, Launcher::Ssh).layout(),
+            Ok(Layout::DeepSpeedTrainJob { slots: 1, .. })
+        ));
+        assert_eq!(
+            ds(TrainJob, Launcher::Ssh)
+                .layout()
+                .unwrap()
+                .trainer_runtime(),
+            Some(("deepspeed", "deepspeed-distributed"))
+        );
+        assert_eq!(
+            ds(TrainJob, Launcher::Torchrun)
+                .layout()
+                .unwrap()
+                .trainer_runtime(),
+            Some(("torch", "torch-distributed"))
+        );
+        assert!(matches!(
             job(Framework::MXNet, Job).layout(),
             Ok(Layout::MxnetParameterServer { servers: 1 })
         ));
@@ -238,7 +281,6 @@ mod tests {
             ds(JobSet, Launcher::Ssh),
             ds(PyTorchJob, Launcher::Ssh),
             ds(AppWrapper, Launcher::Ssh),
-            ds(TrainJob, Launcher::Ssh),
             job(Framework::MXNet, JobSet),
             job(Framework::MXNet, PyTorchJob),
             job(Framework::MXNet, AppWrapper),
@@ -272,7 +314,7 @@ mod tests {
         );
         assert_eq!(
             hint(Framework::DeepSpeed),
-            "use job or mpijob, or --launcher torchrun for jobset, pytorchjob, appwrapper or trainjob (the deepspeed-distributed MPI runtime is not supported yet)"
+            "use job, mpijob or trainjob, or --launcher torchrun for jobset, pytorchjob or appwrapper"
         );
         assert_eq!(
             hint(Framework::MXNet),

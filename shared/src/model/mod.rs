@@ -413,6 +413,10 @@ pub fn default_image(framework: Framework) -> &'static str {
     }
 }
 
+/// The uid (and gid) of `mpiuser`, whom the Kubeflow Trainer's DeepSpeed runtime image runs sshd as
+/// and who owns `/home/mpiuser`, where the Trainer mounts the SSH keys.
+pub const MPI_USER_UID: i64 = 1000;
+
 /// Bitnami's last MXNet image, frozen in the `bitnamilegacy` repository: pullable, never updated.
 pub const MXNET_LEGACY_IMAGE: &str = "docker.io/bitnamilegacy/mxnet:1.9.1";
 

@@ -11,6 +11,8 @@ use super::{
     DeepSpeedLauncher, EnvFrom, EnvValue, FrameworkSpec, Layout, MAX_NAME, NprocPerNode,
     TrainerRuntime, TrainingJob,
 };
+mod trainjob_mpi;
+
 use crate::names;
 use crate::quantity::Quantity;
 
@@ -102,7 +104,14 @@ impl TrainingJob {
         self.check_fault_tolerance(&mut c, layout.as_ref().ok());
         match layout {
             Err(unsupported) => c.0.push(unsupported.into()),
-            Ok(Layout::TrainJob { runtime }) => self.check_trainjob(&mut c, runtime),
+            Ok(Layout::TrainJob { runtime }) => {
+                self.check_trainjob(&mut c, runtime);
+                self.check_trainjob_run(&mut c);
+            }
+            Ok(Layout::DeepSpeedTrainJob { runtime, .. }) => {
+                self.check_trainjob(&mut c, runtime);
+                self.check_trainjob_mpi(&mut c);
+            }
             Ok(_) => {}
         }
         if c.0.is_empty() { Ok(()) } else { Err(c.0) }
@@ -481,7 +490,6 @@ impl TrainingJob {
             c.name("--runtime", n, subdomain, "runtime name");
         }
         self.check_trainjob_pod(c);
-        self.check_trainjob_run(c);
     }
 
     /// Pod settings a runtime patch cannot carry.
@@ -538,7 +546,7 @@ impl TrainingJob {
         }
     }
 
-    /// What the Trainer and its runtime decide themselves.
+    /// What the Trainer and its torch runtime decide themselves.
     fn check_trainjob_run(&self, c: &mut Check) {
         if self.networking.port != super::Networking::default().port {
             c.fail(

@@ -169,7 +169,7 @@ fn smoke_file(job: &TrainingJob, dir: &str) -> Option<String> {
 }
 
 /// The program part of the `deepspeed` command line, and whether it is a Python script.
-fn program(job: &TrainingJob, smoke: Option<String>) -> (String, bool) {
+pub(super) fn program(job: &TrainingJob, smoke: Option<String>) -> (String, bool) {
     match (&job.program.main, smoke) {
         (Main::SmokeTest, Some(f)) => (f, true),
         (Main::Command(cmd), _) => (sh_join(cmd), cmd[0].ends_with(".py")),

@@ -19,6 +19,7 @@ pub mod pod;
 pub mod pytorchjob;
 pub mod shell;
 pub mod trainjob;
+pub mod trainjob_mpi;
 
 use serde_json::Value;
 use thiserror::Error;
@@ -52,6 +53,9 @@ pub fn render(job: &TrainingJob) -> Result<Vec<Value>, RenderError> {
             out.push(pytorchjob::render_appwrapper(job).map_err(|e| RenderError::Invalid(vec![e]))?)
         }
         Layout::TrainJob { runtime } => out.push(trainjob::render(job, runtime)),
+        Layout::DeepSpeedTrainJob { runtime, slots } => {
+            out.extend(trainjob_mpi::render(job, runtime, slots))
+        }
         Layout::DeepSpeedSsh {
             grouped,
             slots,

@@ -32,14 +32,9 @@ use crate::model::{TrainerRuntime, TrainingJob, default_image};
 use crate::vocab::mltrain::PATCH_MANAGER;
 use crate::vocab::trainer::NODE;
 
-/// The default runtime for torchrun-based jobs.
-pub const TORCH_RUNTIME: &str = "torch-distributed";
+pub use crate::vocab::trainer::TORCH_RUNTIME;
 /// The port the Trainer's torch plugin sets as `PET_MASTER_PORT`.
 pub const MASTER_PORT: u16 = 29400;
-
-/// The framework the referenced runtime must be for (its [`crate::vocab::trainer::FRAMEWORK`] label):
-/// every job this backend renders runs under torchrun (DeepSpeed with `--launcher torchrun`).
-pub const RUNTIME_FRAMEWORK: &str = "torch";
 
 /// Pod spec fields the runtime patch may carry (`PodSpecPatch` in v2.3.0).
 const POD_PATCH_FIELDS: [&str; 9] = [
@@ -60,15 +55,34 @@ const POD_PATCH_FIELDS: [&str; 9] = [
 pub fn render(job: &TrainingJob, runtime: &TrainerRuntime) -> Value {
     let script = script(job, &["torchrun".to_string()]);
     let template = pod::template(job, pod::PodParts::new(NODE, script));
-    let name = runtime.name.as_deref().unwrap_or(TORCH_RUNTIME);
+    let trainer = trainer(job, &template, job.nproc());
+    trainjob(
+        job,
+        runtime,
+        TORCH_RUNTIME,
+        trainer,
+        runtime_patch(&template, &[NODE]),
+    )
+}
+
+/// The TrainJob object: `runtime` (else `default_runtime`), the trainer, the one runtime patch, and
+/// the run's deadline and Kueue's suspension.
+pub(super) fn trainjob(
+    job: &TrainingJob,
+    runtime: &TrainerRuntime,
+    default_runtime: &str,
+    trainer: Value,
+    patch: Value,
+) -> Value {
+    let name = runtime.name.as_deref().unwrap_or(default_runtime);
     let kind = runtime.kind.unwrap_or_default();
     let mut spec = Map::new();
     spec.insert(
         "runtimeRef".into(),
         json!({"apiGroup": kind.api().group, "kind": kind.api().kind, "name": name}),
     );
-    spec.insert("trainer".into(), trainer(job, &template));
-    spec.insert("runtimePatches".into(), json!([node_patch(&template)]));
+    spec.insert("trainer".into(), trainer);
+    spec.insert("runtimePatches".into(), json!([patch]));
     if let Some(d) = job.fault_tolerance.active_deadline_seconds {
         spec.insert("activeDeadlineSeconds".into(), json!(d));
     }
@@ -79,13 +93,14 @@ pub fn render(job: &TrainingJob, runtime: &TrainerRuntime) -> Value {
     json!({"apiVersion": TRAIN_JOB.api.api_version(), "kind": TRAIN_JOB.api.kind, "metadata": workload_metadata(job, &job.name), "spec": spec})
 }
 
-/// `spec.trainer`: sizes, and the training container's image (the runtime's own unless the user
-/// chose one), command, env and resources.
-fn trainer(job: &TrainingJob, template: &Value) -> Value {
+/// `spec.trainer`: sizes (`num_proc_per_node` processes in each of the world size's pods), and the
+/// training container's image (the runtime's own unless the user chose one), command, env and
+/// resources.
+pub(super) fn trainer(job: &TrainingJob, template: &Value, num_proc_per_node: u32) -> Value {
     let container = &template["spec"]["containers"][0];
     let mut trainer = Map::new();
     trainer.insert("numNodes".into(), json!(job.world_size));
-    trainer.insert("numProcPerNode".into(), json!(job.nproc()));
+    trainer.insert("numProcPerNode".into(), json!(num_proc_per_node));
     if job.image.name != default_image(job.framework()) {
         trainer.insert("image".into(), container["image"].clone());
     }
@@ -98,9 +113,9 @@ fn trainer(job: &TrainingJob, template: &Value) -> Value {
     Value::Object(trainer)
 }
 
-/// The runtime patch of the `node` replicated job: the pod's metadata, the fields a pod patch may
-/// carry, and the container's mounts and security context.
-fn node_patch(template: &Value) -> Value {
+/// The runtime patch of the replicated `jobs`, the same for each: the pod's metadata, the fields a
+/// pod patch may carry, and the container's mounts and security context.
+pub(super) fn runtime_patch(template: &Value, jobs: &[&str]) -> Value {
     let container = &template["spec"]["containers"][0];
     let mut node_container = Map::new();
     node_container.insert("name".into(), json!(NODE));
@@ -123,12 +138,14 @@ fn node_patch(template: &Value) -> Value {
     if !pod_spec.is_empty() {
         pod_template.insert("spec".into(), Value::Object(pod_spec));
     }
+    let pod_template = Value::Object(pod_template);
+    let replicated: Vec<Value> = jobs
+        .iter()
+        .map(|name| json!({"name": name, "template": {"spec": {"template": pod_template.clone()}}}))
+        .collect();
     json!({
         "manager": PATCH_MANAGER,
-        "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [{
-            "name": NODE,
-            "template": {"spec": {"template": pod_template}},
-        }]}}},
+        "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": replicated}}},
     })
 }
 
