@@ -196,11 +196,11 @@ impl From<MxnetBackend> for Backend {
     }
 }
 
-/// The Kubeflow Trainer runtime a `--backend trainjob` references (PyTorch, and DeepSpeed under
-/// torchrun).
+/// The Kubeflow Trainer runtime a `--backend trainjob` references (PyTorch and DeepSpeed).
 #[derive(Debug, Clone, Args)]
 pub struct TrainerArgs {
-    /// --backend trainjob: the Kubeflow Trainer runtime to reference (default torch-distributed).
+    /// --backend trainjob: the Kubeflow Trainer runtime to reference (default torch-distributed;
+    /// deepspeed-distributed for DeepSpeed's own launcher).
     #[arg(long, value_name = "NAME", help_heading = BACKEND)]
     pub runtime: Option<String>,
     /// --backend trainjob: the runtime's kind (default ClusterTrainingRuntime).
