@@ -428,6 +428,18 @@ fn usage_errors() {
             &["deepspeed", "x", "-f", "settings.yaml"],
             "error: unexpected argument '-f' found",
         ),
+        // The Trainer's deepspeed-distributed runtime fixes uid 1000, which restricted-v2 refuses.
+        (
+            &[
+                "deepspeed",
+                "x",
+                "--backend",
+                "trainjob",
+                "--openshift",
+                "force",
+            ],
+            "error: --backend \"trainjob\": the Trainer's deepspeed-distributed runtime runs its pods as uid 1000, which OpenShift's restricted-v2 SCC refuses, so on OpenShift its pods would never start; use --launcher torchrun (the torch-distributed runtime), or --runtime with a DeepSpeed runtime of your own that fixes no uid",
+        ),
         (
             &["mxnet", "x", "--servers", "0"],
             "error: --servers \"0\": must be at least 1 (a distributed MXNet job needs a parameter server)",

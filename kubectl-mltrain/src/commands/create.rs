@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use mltrain_shared::model::TrainingJob;
+use mltrain_shared::model::{Layout, TrainerRuntime, TrainingJob};
+use mltrain_shared::vocab::trainer;
 use mltrain_shared::{Engine, OpenShiftMode, Policy, Request, render};
 use serde_json::Value;
 
@@ -43,6 +44,7 @@ async fn prepare(
 ) -> Result<Vec<Value>, CommandError> {
     let offline = k.dry_run == DryRun::Client;
     let mut admission = admission(job, k, cluster, offline).await?;
+    fits_openshift(job, admission.openshift)?;
     for n in &admission.notes {
         eprintln!("note: {n}");
     }
@@ -50,6 +52,35 @@ async fn prepare(
         preflight(c, job, &mut admission, &objects).await?;
     }
     preview(&admission, job, objects, cluster, true)
+}
+
+/// The Trainer's `deepspeed-distributed` runtime runs its pods as uid 1000 (`runAsUser` in the runtime
+/// itself, where no patch of ours can remove it), and OpenShift's restricted-v2 SCC refuses a uid
+/// outside the namespace's range: on OpenShift those pods would never be created. Said before anything
+/// is sent; a runtime of the user's own (`--runtime`) is theirs to fit.
+fn fits_openshift(job: &TrainingJob, openshift: bool) -> Result<(), CommandError> {
+    let default_runtime = |rt: &TrainerRuntime| {
+        rt.name
+            .as_deref()
+            .is_none_or(|n| n == trainer::DEEPSPEED_RUNTIME)
+    };
+    match job.layout() {
+        Ok(Layout::DeepSpeedTrainJob { runtime, .. }) if openshift && default_runtime(runtime) => {
+            Err(CommandError::Usage(vec![
+                UsageError {
+                    flag: "--backend",
+                    value: "trainjob".into(),
+                    message: format!(
+                        "the Trainer's {} runtime runs its pods as uid 1000, which OpenShift's restricted-v2 SCC refuses, so on OpenShift its pods would never start; use --launcher torchrun (the {} runtime), or --runtime with a DeepSpeed runtime of your own that fixes no uid",
+                        trainer::DEEPSPEED_RUNTIME,
+                        trainer::TORCH_RUNTIME
+                    ),
+                }
+                .into(),
+            ]))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `--timeout`, checked before anything is sent.
