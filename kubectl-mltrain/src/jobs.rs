@@ -5,14 +5,17 @@
 //! A Kubeflow Trainer TrainJob (`Complete`/`Failed` conditions,
 //! <https://github.com/kubeflow/trainer/blob/master/pkg/apis/trainer/v1alpha1/trainjob_types.go>)
 //! runs as a JobSet of the same name whose `node` Job is Indexed, so a pod's rank is its
-//! `batch.kubernetes.io/job-completion-index` like on the job and jobset backends.
+//! `batch.kubernetes.io/job-completion-index` like on the job and jobset backends. On an MPI runtime
+//! (`deepspeed-distributed`) the JobSet's `launcher` pod runs mpirun and receives every rank's output,
+//! as the launcher of a DeepSpeed SSH job does: it is the launcher, and `logs` shows it by default.
 
 use serde_json::Value;
 
 use mltrain_shared::kinds::{self, Outcome};
+use mltrain_shared::vocab::jobset::REPLICATED_JOB_NAME;
 use mltrain_shared::vocab::kubernetes::JOB_COMPLETION_INDEX;
 use mltrain_shared::vocab::mltrain::{JOB_NAME, ROLE, WORLD_SIZE, role};
-use mltrain_shared::vocab::training_operator;
+use mltrain_shared::vocab::{trainer, training_operator};
 
 /// A job's phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +89,17 @@ fn pod_is_pytorch(pod: &Value) -> bool {
         == training_operator::PYTORCHJOB_CONTROLLER
 }
 
+/// A pod's role: our role label, else the launcher of a Kubeflow Trainer MPI runtime (a JobSet's
+/// `launcher` replicated job, where mpirun runs and every rank's output arrives), else none (a rank).
+fn role_of(pod: &Value) -> &str {
+    let labels = &pod["metadata"]["labels"];
+    match labels[ROLE].as_str() {
+        Some(r) => r,
+        None if labels[REPLICATED_JOB_NAME] == trainer::LAUNCHER => role::LAUNCHER,
+        None => "",
+    }
+}
+
 /// A pod's state for `status`.
 pub fn rank(pod: &Value) -> Rank {
     let statuses = pod
@@ -122,10 +136,7 @@ pub fn rank(pod: &Value) -> Rank {
     };
     Rank {
         rank: rank_of(pod),
-        role: pod["metadata"]["labels"][ROLE]
-            .as_str()
-            .unwrap_or("")
-            .to_string(),
+        role: role_of(pod).to_string(),
         pod: pod["metadata"]["name"].as_str().unwrap_or("").to_string(),
         phase: phase.to_string(),
         ready: statuses.iter().all(|s| s["ready"] == true) && !statuses.is_empty(),
@@ -359,6 +370,26 @@ mod tests {
         let worker = json!({"metadata": {"labels": {"training.kubeflow.org/replica-type": "worker", "training.kubeflow.org/replica-index": "2",
             "training.kubeflow.org/operator-name": "pytorchjob-controller"}}});
         assert_eq!(rank_of(&worker), Some(3), "PyTorchJob worker i is rank i+1");
+    }
+
+    #[test]
+    fn the_trainer_mpi_launcher_is_the_launcher() {
+        // What the Trainer's JobSet gives the pods of a deepspeed-distributed TrainJob.
+        let pod = |rjob: &str| {
+            json!({"metadata": {"name": format!("tj-{rjob}-0-0-x"), "labels": {
+                "jobset.sigs.k8s.io/replicatedjob-name": rjob,
+                "batch.kubernetes.io/job-completion-index": "0"}}})
+        };
+        let (launcher, node) = (rank(&pod("launcher")), rank(&pod("node")));
+        assert_eq!(launcher.role, "launcher");
+        assert!(!is_training_rank(&launcher));
+        assert_eq!((node.role.as_str(), node.rank), ("", Some(0)));
+        let both = [pod("node"), pod("launcher")];
+        let chosen = crate::commands::logs::select(&both, None, false).unwrap();
+        assert_eq!(
+            chosen,
+            [("launcher".to_string(), "tj-launcher-0-0-x".to_string())]
+        );
     }
 
     #[test]

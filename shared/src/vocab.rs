@@ -149,6 +149,13 @@ pub mod trainer {
     pub const DEEPSPEED_RUNTIME: &str = "deepspeed-distributed";
 }
 
+/// Names JobSet's controller sets (kubernetes-sigs/jobset `api/jobset/v1alpha2/jobset_types.go`).
+pub mod jobset {
+    /// Pod label: the replicated job a pod belongs to. On a Kubeflow Trainer MPI runtime it tells
+    /// the launcher's pod (where every rank's output arrives) from the nodes' sshd pods.
+    pub const REPLICATED_JOB_NAME: &str = "jobset.sigs.k8s.io/replicatedjob-name";
+}
+
 /// Names of the Multus CNI meta-plugin (Kubernetes Network Plumbing WG's network attachment spec).
 pub mod multus {
     /// Pod annotation listing the extra networks to attach (`--multi-nic-network`, the policy's
