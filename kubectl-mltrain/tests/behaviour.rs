@@ -285,6 +285,31 @@ fn pytorch_hardened_policy_reaches_every_rank() {
     );
 }
 
+/// The policy's NCCL env on a TrainJob goes to `spec.trainer.env` (the Trainer refuses env on the
+/// `node` container of a runtime patch, which the Trainer model enforces) and reaches every rank.
+#[test]
+fn trainjob_hardened_policy_nccl_reaches_every_rank() {
+    let mut args = ddp("trainjob", "1");
+    args.splice(
+        1..1,
+        [
+            "--gpus".to_string(),
+            "1".into(),
+            "--policy-file".into(),
+            data("policy-hardened.yaml"),
+        ],
+    );
+    let out = run(&words(&args));
+    expect_ok(
+        &out,
+        &[
+            ("/2 allreduce=ok", 2),
+            ("nccl=INFO", 2),
+            ("home_writable=True", 2),
+        ],
+    );
+}
+
 #[test]
 fn pytorch_on_openshift() {
     let mut args = ddp("job", "1");

@@ -308,6 +308,15 @@ pub struct Engine {
 
 type Found = Vec<(workload::Template, PodFacts)>;
 
+/// One template after the rules: the template, and for a TrainJob's `node` patch the env the rules
+/// added to the trainer's container, which belongs in `spec.trainer.env` (the Trainer refuses env on
+/// the `node` container of a runtime patch: kubeflow/trainer
+/// `pkg/runtime/framework/plugins/jobset/jobset.go`, "must not have envs for the ... node containers").
+struct Mutated {
+    pod: Value,
+    trainer_env: Vec<Value>,
+}
+
 impl Engine {
     pub fn new(policy: Policy) -> Self {
         Engine { policy }
@@ -330,8 +339,8 @@ impl Engine {
                 let mutation_warnings = warnings.len();
                 let mut violations = Vec::new();
                 self.validate_sites(req.object, &found, req, &mut warnings, &mut violations);
-                for ((t, facts), pod) in found.iter().zip(&pods) {
-                    if let Some(pod) = pod {
+                for ((t, facts), m) in found.iter().zip(&pods) {
+                    if let Some(Mutated { pod, .. }) = m {
                         self.validate_template(
                             req.object,
                             pod,
@@ -392,7 +401,7 @@ impl Engine {
         found: &Found,
         req: &Request<'_>,
         warnings: &mut Vec<String>,
-    ) -> Vec<Option<Value>> {
+    ) -> Vec<Option<Mutated>> {
         found
             .iter()
             .map(|(t, facts)| {
@@ -408,13 +417,17 @@ impl Engine {
                 if let Some(spec) = orig.get("spec") {
                     pod.insert("spec".into(), spec.clone());
                 }
-                self.apply_rules_on(obj, &mut pod, t, facts, req, warnings);
-                Some(Value::Object(pod))
+                let trainer_env = self.apply_rules_on(obj, &mut pod, t, facts, req, warnings);
+                Some(Mutated {
+                    pod: Value::Object(pod),
+                    trainer_env,
+                })
             })
             .collect()
     }
 
-    /// [`Self::apply_rules`], through a TrainJob's view of a runtime patch where there is one.
+    /// [`Self::apply_rules`], through a TrainJob's view of a runtime patch where there is one; returns
+    /// the env the rules gave the trainer's container (see [`Mutated`]).
     fn apply_rules_on(
         &self,
         obj: &Value,
@@ -423,17 +436,22 @@ impl Engine {
         facts: &PodFacts,
         req: &Request<'_>,
         warnings: &mut Vec<String>,
-    ) {
+    ) -> Vec<Value> {
         let Some(rp) = &t.runtime_patch else {
-            return self.apply_rules(pod, t, facts, req, warnings);
+            self.apply_rules(pod, t, facts, req, warnings);
+            return Vec::new();
         };
         let original = Value::Object(pod.clone());
-        let trainer = rp.trainer.as_ref().and_then(|p| obj.pointer(p.pointer()));
-        if rp.trainer.is_some() {
-            trainjob::view(pod, trainer.unwrap_or(&Value::Null));
+        // The `node` job's patch: `spec.trainer` (or nothing, when the TrainJob has none) is merged in.
+        let trainer = rp
+            .trainer
+            .as_ref()
+            .map(|p| obj.pointer(p.pointer()).unwrap_or(&Value::Null));
+        if let Some(trainer) = trainer {
+            trainjob::view(pod, trainer);
         }
         self.apply_rules(pod, t, facts, req, warnings);
-        trainjob::restrict(pod, trainer, &original);
+        trainjob::restrict(pod, trainer, &original)
     }
 
     fn apply_rules(
@@ -468,9 +486,14 @@ impl Engine {
                 Some(p) => p.clone(),
                 None => continue,
             };
-            self.apply_rules_on(req.object, &mut pod, t, facts, req, &mut warnings);
+            let trainer_env =
+                self.apply_rules_on(req.object, &mut pod, t, facts, req, &mut warnings);
             if let Some(slot) = obj.pointer_mut(t.path.pointer()) {
                 *slot = Value::Object(pod);
+            }
+            let trainer = t.runtime_patch.as_ref().and_then(|rp| rp.trainer.as_ref());
+            if let (Some(tp), false) = (trainer, trainer_env.is_empty()) {
+                append_trainer_env(&mut obj, tp, trainer_env);
             }
         }
         obj
@@ -561,10 +584,19 @@ impl Engine {
 /// The RFC 6902 patch from the request's object to the mutated templates, over the only subtrees the
 /// rules change (`spec` and `metadata.annotations`). Diffing the whole object would also walk
 /// `managedFields` and `status`, which dominated the webhook's profile.
-fn template_patch(before: &Value, found: &Found, pods: &mut [Option<Value>]) -> json_patch::Patch {
+fn template_patch(
+    before: &Value,
+    found: &Found,
+    pods: &mut [Option<Mutated>],
+) -> json_patch::Patch {
     let mut ops = Vec::new();
-    for ((t, _), pod) in found.iter().zip(pods.iter_mut()) {
-        let Some(pod) = pod.as_mut() else { continue };
+    for ((t, _), m) in found.iter().zip(pods.iter_mut()) {
+        let Some(Mutated { pod, trainer_env }) = m.as_mut() else {
+            continue;
+        };
+        if let Some(tp) = t.runtime_patch.as_ref().and_then(|rp| rp.trainer.as_ref()) {
+            trainer_env_ops(&mut ops, before, tp, std::mem::take(trainer_env));
+        }
         let orig = before.pointer(t.path.pointer());
         let spec_path = t.path.key("spec");
         match (orig.and_then(|o| o.get("spec")), pod.get_mut("spec")) {
@@ -593,6 +625,48 @@ fn template_patch(before: &Value, found: &Found, pods: &mut [Option<Value>]) -> 
         }
     }
     json_patch::Patch(ops)
+}
+
+/// The reference for [`trainer_env_ops`]: `env` appended to `spec.trainer.env` of a full copy.
+#[cfg(any(test, feature = "test-support"))]
+fn append_trainer_env(obj: &mut Value, trainer: &FieldPath, env: Vec<Value>) {
+    let Some((parent, key)) = trainer.pointer().rsplit_once('/') else {
+        return;
+    };
+    let Some(spec) = obj.pointer_mut(parent).and_then(Value::as_object_mut) else {
+        return;
+    };
+    let t = spec
+        .entry(key.replace("~1", "/").replace("~0", "~"))
+        .or_insert_with(|| json!({}));
+    if let Some(t) = t.as_object_mut()
+        && let Value::Array(a) = t.entry("env").or_insert_with(|| json!([]))
+    {
+        a.extend(env);
+    }
+}
+
+/// `env` appended to a TrainJob's `spec.trainer.env` (at `trainer`), creating what is missing.
+fn trainer_env_ops(
+    ops: &mut Vec<json_patch::PatchOperation>,
+    before: &Value,
+    trainer: &FieldPath,
+    env: Vec<Value>,
+) {
+    if env.is_empty() {
+        return;
+    }
+    match before.pointer(trainer.pointer()) {
+        Some(t) if t.get("env").is_some_and(Value::is_array) => {
+            for e in env {
+                add_op(ops, &trainer.key("env").key("-"), e);
+            }
+        }
+        Some(t) if t.is_object() => add_op(ops, &trainer.key("env"), Value::Array(env)),
+        None => add_op(ops, trainer, json!({"env": env})),
+        // `spec.trainer` of the wrong type: the API server refuses the object; leave it.
+        Some(_) => {}
+    }
 }
 
 fn add_op(ops: &mut Vec<json_patch::PatchOperation>, path: &FieldPath, value: Value) {

@@ -85,10 +85,17 @@ pub fn view(template: &mut Map<String, Value>, trainer: &Value) {
 }
 
 /// Cut a (viewed, mutated) template back to what a runtime patch may hold: drop `spec.trainer`'s env
-/// (it stays in `spec.trainer`) and every field the patch schema has no place for.
-pub fn restrict(template: &mut Map<String, Value>, trainer: Option<&Value>, original: &Value) {
+/// (it stays in `spec.trainer`) and every field the patch schema has no place for. The env the rules
+/// added to the `node` container of the `node` job's patch is taken out and returned: the Trainer
+/// refuses env there, so it goes to `spec.trainer.env` instead.
+pub fn restrict(
+    template: &mut Map<String, Value>,
+    trainer: Option<&Value>,
+    original: &Value,
+) -> Vec<Value> {
+    let mut moved = Vec::new();
     let Some(spec) = template.get_mut("spec").and_then(Value::as_object_mut) else {
-        return;
+        return moved;
     };
     spec.retain(|k, _| POD_FIELDS.contains(&k.as_str()));
     let trainer_env = names(trainer.and_then(|t| t.get("env")));
@@ -113,12 +120,23 @@ pub fn restrict(template: &mut Map<String, Value>, trainer: Option<&Value>, orig
                         .and_then(Value::as_str)
                         .is_none_or(|n| !trainer_env.contains(n) || orig_env.contains(n))
                 });
+                if trainer.is_some() {
+                    // What the rules added (neither the patch's own nor the trainer's) moves out.
+                    let (own, added): (Vec<Value>, Vec<Value>) = env.drain(..).partition(|e| {
+                        e.get("name")
+                            .and_then(Value::as_str)
+                            .is_none_or(|n| orig_env.contains(n))
+                    });
+                    *env = own;
+                    moved.extend(added);
+                }
                 if env.is_empty() {
                     c.remove("env");
                 }
             }
         }
     }
+    moved
 }
 
 #[cfg(test)]
@@ -137,7 +155,23 @@ mod tests {
         assert_eq!(c["env"][0]["name"], "A");
         t["spec"]["priorityClassName"] = json!("x");
         t["spec"]["containers"][0]["envFrom"] = json!([]);
-        restrict(&mut t, Some(&trainer), &original);
+        assert!(restrict(&mut t, Some(&trainer), &original).is_empty());
+        assert_eq!(Value::Object(t), original);
+    }
+
+    #[test]
+    fn env_the_rules_add_to_the_node_container_moves_to_the_trainer() {
+        let trainer = json!({"env": [{"name": "A", "value": "1"}]});
+        let original = json!({"spec": {"containers": [{"name": "node",
+            "env": [{"name": "MINE", "value": "x"}]}]}});
+        let mut t = original.as_object().unwrap().clone();
+        view(&mut t, &trainer);
+        t["spec"]["containers"][0]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "NCCL_DEBUG", "value": "INFO"}));
+        let moved = restrict(&mut t, Some(&trainer), &original);
+        assert_eq!(moved, [json!({"name": "NCCL_DEBUG", "value": "INFO"})]);
         assert_eq!(Value::Object(t), original);
     }
 }

@@ -41,6 +41,7 @@ fn objects(
     runtime: &Value,
     scratch: &Path,
 ) -> Result<Vec<Value>, String> {
+    reserved_container_env(tj)?;
     let mut info = Info::new(tj, runtime)?;
     let mut out = Vec::new();
     if !info.policy["torch"].is_null() {
@@ -59,6 +60,41 @@ fn objects(
     }
     out.push(info.jobset(tj));
     Ok(out)
+}
+
+/// The TrainJob webhook's check of `spec.runtimePatches` (kubeflow/trainer
+/// `pkg/runtime/framework/plugins/jobset/jobset.go`, `Validate`): env for the `node`,
+/// `dataset-initializer` and `model-initializer` containers must come through `spec.trainer` (or the
+/// initializer's own env), never a patch. The API server refuses such a TrainJob at creation; here it
+/// is a problem of the run, reported before anything is made.
+fn reserved_container_env(tj: &Value) -> Result<(), String> {
+    const RESERVED: [&str; 3] = ["dataset-initializer", "model-initializer", "node"];
+    let patches = tj["spec"]["runtimePatches"]
+        .as_array()
+        .into_iter()
+        .flatten();
+    let jobs = patches
+        .flat_map(|p| p.pointer("/trainingRuntimeSpec/template/spec/replicatedJobs"))
+        .filter_map(Value::as_array)
+        .flatten();
+    for rj in jobs {
+        let containers = rj
+            .pointer("/template/spec/template/spec/containers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
+        for c in containers {
+            let reserved = c["name"].as_str().is_some_and(|n| RESERVED.contains(&n));
+            if reserved && c["env"].as_array().is_some_and(|e| !e.is_empty()) {
+                return Err(format!(
+                    "admission webhook denied the request: spec.runtimePatches: must not have envs for the {} containers (replicated job {})",
+                    RESERVED.join(", "),
+                    rj["name"]
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn reconcile(store: &mut Store, ns: &str, scratch: &Path, problems: &mut Vec<String>) {
