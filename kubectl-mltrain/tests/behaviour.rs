@@ -782,6 +782,21 @@ fn trainjob_deepspeed_mpi_program_secret_reaches_every_rank() {
     }
 }
 
+/// A read-only root filesystem (the hardened policy) on the runtime's sshd pods and the launcher.
+#[test]
+fn trainjob_deepspeed_mpi_hardened_policy() {
+    let policy = data("policy-hardened.yaml");
+    let out = run(&words(&ds_mpi("2", &["--policy-file", &policy])));
+    expect_ok(
+        &out,
+        &[
+            ("/2 allreduce=ok user=mpiuser", 2),
+            ("token_len=6", 2),
+            ("home_writable=True", 2),
+        ],
+    );
+}
+
 #[test]
 fn trainjob_deepspeed_mpi_failing_rank_fails_the_trainjob() {
     let out = run(&words(&ds_mpi("2", &["--env", "FAIL_RANK=1"])));

@@ -80,6 +80,8 @@ pub fn render(job: &TrainingJob, runtime: &TrainerRuntime, slots: u32) -> Vec<Va
     let job = &as_mpi_user(job);
     let smoke = job.program.main == Main::SmokeTest;
     let mut parts = PodParts::new(NODE_JOB, launcher_script(job));
+    parts.extra_volumes = vec![json!({"name": "mltrain-home", "emptyDir": {}})];
+    parts.extra_mounts = vec![json!({"name": "mltrain-home", "mountPath": RANK_HOME})];
     let mut out = Vec::new();
     if smoke {
         let cm = format!("{}-deepspeed", job.name);
@@ -87,9 +89,12 @@ pub fn render(job: &TrainingJob, runtime: &TrainerRuntime, slots: u32) -> Vec<Va
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(job, &cm),
                         "data": {"smoke.py": smoke_test()}}),
         );
-        parts.extra_volumes = vec![json!({"name": "mltrain-deepspeed", "configMap": {"name": cm}})];
-        parts.extra_mounts =
-            vec![json!({"name": "mltrain-deepspeed", "mountPath": SMOKE_DIR, "readOnly": true})];
+        parts
+            .extra_volumes
+            .push(json!({"name": "mltrain-deepspeed", "configMap": {"name": cm}}));
+        parts
+            .extra_mounts
+            .push(json!({"name": "mltrain-deepspeed", "mountPath": SMOKE_DIR, "readOnly": true}));
     }
     let mut template = pod::template(job, parts);
     files_in_place(&mut template);
@@ -128,10 +133,17 @@ fn files_in_place(template: &mut Value) {
     }
 }
 
-/// The names of the job's variables, as `mpirun -x` flags.
+/// A writable home for every rank, at the same path on the launcher and the nodes (an emptyDir in
+/// both jobs' patch). Ranks on the nodes start from the runtime sshd's session, whose `HOME`
+/// (`/home/mpiuser`) is read-only under a read-only root filesystem; the launcher's `HOME` is
+/// forwarded to them, so it must exist there too.
+const RANK_HOME: &str = "/mltrain/home";
+
+/// The names of the job's variables, and `HOME`, as `mpirun -x` flags.
 fn forwarded(job: &TrainingJob) -> String {
     let flags: Vec<String> = pod::container::user_env(job)
         .filter_map(|e| e["name"].as_str().map(|n| format!("-x {n}")))
+        .chain(std::iter::once("-x HOME".to_string()))
         .collect();
     flags.join(" ")
 }
@@ -139,7 +151,9 @@ fn forwarded(job: &TrainingJob) -> String {
 /// The launcher's command: wait for every hostfile host's DNS name, then `deepspeed` with its
 /// OpenMPI runner over the hostfile.
 fn launcher_script(job: &TrainingJob) -> String {
-    let mut s = format!("set -e\n{USER_PRELUDE}");
+    let mut s = format!(
+        "set -e\nif [ ! -w \"${{HOME:-/}}\" ]; then export HOME={RANK_HOME}; fi\n{USER_PRELUDE}"
+    );
     if let Some(dir) = job.program.workdir.as_deref().or(default_workdir(job)) {
         s += &format!("cd {}\n", sh_quote(dir));
     }
@@ -227,7 +241,7 @@ mod tests {
         let cmd = t["spec"]["trainer"]["command"][2].as_str().unwrap();
         assert!(cmd.contains("until getent hosts \"$h\""), "{cmd}");
         assert!(
-            cmd.trim_end().ends_with("exec deepspeed --hostfile /etc/mpi/hostfile --launcher openmpi --force_multi --launcher_args '-x TOKEN -x GREETING' train.py --epochs 2"),
+            cmd.trim_end().ends_with("exec deepspeed --hostfile /etc/mpi/hostfile --launcher openmpi --force_multi --launcher_args '-x TOKEN -x GREETING -x HOME' train.py --epochs 2"),
             "{cmd}"
         );
         assert!(!cmd.contains("hello") && !cmd.contains("--master_addr"));
@@ -267,12 +281,12 @@ mod tests {
             .iter()
             .map(|m| m["mountPath"].as_str().unwrap())
             .collect();
-        assert_eq!(paths, [SMOKE_DIR, FILES_DIR]);
+        assert_eq!(paths, [RANK_HOME, SMOKE_DIR, FILES_DIR]);
         let cmd = t["spec"]["trainer"]["command"][2].as_str().unwrap();
         assert!(cmd.contains("cd /workspace/files\n") && !cmd.contains("cp -RL"));
         assert!(
             cmd.trim_end()
-                .ends_with("--force_multi /mltrain/deepspeed/smoke.py")
+                .ends_with("--force_multi --launcher_args '-x HOME' /mltrain/deepspeed/smoke.py")
         );
     }
 
@@ -286,6 +300,6 @@ mod tests {
         assert_eq!(runtime_framework(&one), "deepspeed");
         let cmd = one["spec"]["trainer"]["command"][2].as_str().unwrap();
         assert!(cmd.contains("tail -n 1 /etc/mpi/hostfile > /tmp/mltrain-hostfile\n"));
-        assert!(cmd.contains("exec deepspeed --hostfile /tmp/mltrain-hostfile --launcher openmpi --force_multi --no_ssh_check --master_addr 127.0.0.1 /mltrain/deepspeed/smoke.py"));
+        assert!(cmd.contains("exec deepspeed --hostfile /tmp/mltrain-hostfile --launcher openmpi --force_multi --no_ssh_check --master_addr 127.0.0.1 --launcher_args '-x HOME' /mltrain/deepspeed/smoke.py"));
     }
 }
