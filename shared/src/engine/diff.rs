@@ -17,19 +17,20 @@ pub fn diff_into(ops: &mut Vec<PatchOperation>, before: &Value, after: &Value, a
     value(ops, before, after, &mut path);
 }
 
+/// Containers of one kind are walked, each child compared once before anything is written for it
+/// (comparing the container first, then each child again on the way down, walked every equal subtree
+/// twice); anything else that differs is replaced.
 fn value(ops: &mut Vec<PatchOperation>, before: &Value, after: &Value, path: &mut String) {
-    if before == after {
-        return;
-    }
     match (before, after) {
         (Value::Object(b), Value::Object(a)) => object(ops, b, a, path),
         (Value::Array(b), Value::Array(a)) => array(ops, b, a, path),
-        _ => push(ops, path, |path| {
+        _ if before != after => push(ops, path, |path| {
             PatchOperation::Replace(ReplaceOperation {
                 path,
                 value: after.clone(),
             })
         }),
+        _ => {}
     }
 }
 
@@ -50,15 +51,21 @@ fn object(
         while let Some((gone, _)) = old.next_if(|(k, _)| k.as_str() < key.as_str()) {
             removed.push(gone);
         }
-        push_key(path, key);
         match old.next_if(|(k, _)| *k == key) {
-            Some((_, b)) => value(ops, b, a, path),
-            None => push(ops, path, |path| {
-                PatchOperation::Add(AddOperation {
-                    path,
-                    value: a.clone(),
-                })
-            }),
+            Some((_, b)) if b == a => continue,
+            Some((_, b)) => {
+                push_key(path, key);
+                value(ops, b, a, path);
+            }
+            None => {
+                push_key(path, key);
+                push(ops, path, |path| {
+                    PatchOperation::Add(AddOperation {
+                        path,
+                        value: a.clone(),
+                    })
+                });
+            }
         }
         path.truncate(len);
     }
@@ -78,8 +85,12 @@ fn array(ops: &mut Vec<PatchOperation>, before: &[Value], after: &[Value], path:
     let len = path.len();
     let mut shift = 0;
     for i in 0..before.len().max(after.len()) {
+        let (b, a) = (before.get(i), after.get(i));
+        if b.is_some() && b == a {
+            continue;
+        }
         let _ = write!(path, "/{}", i - shift);
-        match (before.get(i), after.get(i)) {
+        match (b, a) {
             (Some(b), Some(a)) => value(ops, b, a, path),
             (Some(_), None) => {
                 shift += 1;
