@@ -99,7 +99,16 @@ impl AdmissionRequest {
     // nanoseconds either way).
     #[inline(never)]
     pub fn parse(body: &[u8]) -> Result<AdmissionRequest, ReviewError> {
-        Self::check(serde_json::from_slice(body).map_err(ReviewError::Json)?)
+        // Read from bytes, serde_json checks each string it builds is UTF-8, one call per string (~200
+        // in a pod, 7% of the parse); one check of the whole body lets it read a `str` and skip those.
+        // A body that is not UTF-8 throughout is read from bytes as before, so its answer is unchanged:
+        // the same error at the same position, or a review if the bad bytes are only in `status` or
+        // `managedFields`, which are skipped unread.
+        let envelope = match std::str::from_utf8(body) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(body),
+        };
+        Self::check(envelope.map_err(ReviewError::Json)?)
     }
 
     /// Check a review already read as a value (a document of `kubectl mltrain policy check`).
@@ -239,6 +248,29 @@ mod tests {
                 assert_eq!(r.old_object.as_ref(), Some(&want));
             }
         }
+    }
+
+    #[test]
+    fn bodies_that_are_not_utf8_are_read_as_bytes_were() {
+        let review = |object: &[u8]| {
+            [
+                br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","object":"#.as_slice(),
+                object,
+                b"}}",
+            ]
+            .concat()
+        };
+        // Bad bytes where nothing reads them: still a review.
+        let skipped = review(b"{\"kind\":\"Pod\",\"status\":{\"m\":\"\xff\"}}");
+        let r = AdmissionRequest::parse(&skipped).unwrap();
+        assert_eq!(r.object, Some(json!({"kind": "Pod"})));
+        // Bad bytes in a string that is built: serde_json's own error, as from bytes.
+        let kept = review(b"{\"kind\":\"P\xffd\"}");
+        let want = serde_json::from_slice::<Value>(&kept)
+            .unwrap_err()
+            .to_string();
+        let got = AdmissionRequest::parse(&kept).unwrap_err().to_string();
+        assert!(got.ends_with(&want), "{got} / {want}");
     }
 
     #[test]
