@@ -262,9 +262,10 @@ fn pytorch_ddp_program_jobset_and_appwrapper() {
 
 // ---- Policies and image models
 
-#[test]
-fn pytorch_hardened_policy_reaches_every_rank() {
-    let mut args = ddp("job", "1");
+/// The DDP program on `backend` with one GPU per pod under the hardened policy (read-only root,
+/// NCCL_DEBUG): the policy's NCCL env and a writable home reach both ranks.
+fn hardened_policy_reaches_every_rank(backend: &str) {
+    let mut args = ddp(backend, "1");
     args.splice(
         1..1,
         [
@@ -285,29 +286,16 @@ fn pytorch_hardened_policy_reaches_every_rank() {
     );
 }
 
+#[test]
+fn pytorch_hardened_policy_reaches_every_rank() {
+    hardened_policy_reaches_every_rank("job");
+}
+
 /// The policy's NCCL env on a TrainJob goes to `spec.trainer.env` (the Trainer refuses env on the
 /// `node` container of a runtime patch, which the Trainer model enforces) and reaches every rank.
 #[test]
 fn trainjob_hardened_policy_nccl_reaches_every_rank() {
-    let mut args = ddp("trainjob", "1");
-    args.splice(
-        1..1,
-        [
-            "--gpus".to_string(),
-            "1".into(),
-            "--policy-file".into(),
-            data("policy-hardened.yaml"),
-        ],
-    );
-    let out = run(&words(&args));
-    expect_ok(
-        &out,
-        &[
-            ("/2 allreduce=ok", 2),
-            ("nccl=INFO", 2),
-            ("home_writable=True", 2),
-        ],
-    );
+    hardened_policy_reaches_every_rank("trainjob");
 }
 
 #[test]
