@@ -20,6 +20,10 @@ use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 type Sink = Box<dyn Fn(&[u8]) + Send + Sync>;
 static JSON_SINK: OnceLock<Sink> = OnceLock::new();
 
+/// The line's target for `RUST_LOG`, where the line was logged before it moved here, so filters that
+/// name it keep working.
+const TARGET: &str = "mltrain_webhook::handlers";
+
 thread_local! {
     /// Reused across requests on a worker thread: a line is formatted without allocating.
     static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -41,7 +45,7 @@ pub fn write(
     let Some(sink) = JSON_SINK.get() else {
         return tracing_event(endpoint, request, response, took);
     };
-    if !tracing::enabled!(tracing::Level::INFO) {
+    if !tracing::enabled!(target: TARGET, tracing::Level::INFO) {
         return;
     }
     LINE.with_borrow_mut(|line| {
@@ -59,6 +63,7 @@ fn tracing_event(
     took: Duration,
 ) {
     tracing::info!(
+        target: TARGET,
         uid = %request.uid,
         endpoint = endpoint.as_str(),
         kind = %request.kind.kind,
