@@ -127,17 +127,21 @@ impl FromStr for Quantity {
             return Err(err("it has more than one decimal point"));
         }
         let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
-        // mantissa = digits as an integer, exp10 = power of ten to apply to it
-        let digits: String = format!("{int_part}{frac_part}");
-        let digits = digits.trim_start_matches('0');
-        if digits.len() > 30 {
-            return Err(err("it has too many digits"));
+        // mantissa = the digits as one integer, exp10 = the power of ten to apply to it. Read digit by
+        // digit, without joining the two parts into a string: the webhook parses ~8 quantities per
+        // admission. At most 30 significant digits, so the mantissa stays below 10^30 < i128::MAX.
+        let mut mantissa: i128 = 0;
+        let mut significant = 0;
+        for digit in int_part.bytes().chain(frac_part.bytes()) {
+            if significant == 0 && digit == b'0' {
+                continue;
+            }
+            significant += 1;
+            if significant > 30 {
+                return Err(err("it has too many digits"));
+            }
+            mantissa = mantissa * 10 + i128::from(digit - b'0');
         }
-        let mantissa: i128 = if digits.is_empty() {
-            0
-        } else {
-            digits.parse().map_err(|_| err("it is not a number"))?
-        };
         let mut exp10: i32 = -(frac_part.len() as i32);
         let mut binary: i128 = 1;
         if let Some(&(_, f)) = BINARY.iter().find(|(name, _)| *name == suffix) {
@@ -229,6 +233,21 @@ mod tests {
             ("1n", 1),
             ("100u", 100_000),
             (".5", NANO / 2),
+            ("1.", NANO),
+            ("007", 7 * NANO),
+            ("0.000", 0),
+            ("-0.25", -NANO / 4),
+            ("0.5e1", 5 * NANO),
+            ("1.5Ki", 1536 * NANO),
+            // Leading zeros are not significant digits: 40 characters, one digit.
+            ("0000000000000000000000000000000000000001", NANO),
+            ("0.000000001", 1),
+            // Below a nano-unit rounds up, as the API server does.
+            ("0.0000000001", 1),
+            (
+                "123456789012345678901234567890n",
+                123_456_789_012_345_678_901_234_567_890,
+            ),
         ];
         for (text, nanos) in cases {
             assert_eq!(q(text).nanos(), nanos, "{text}");
@@ -237,7 +256,20 @@ mod tests {
 
     #[test]
     fn rejects_nonsense_with_a_reason() {
-        for bad in ["", "abc", "1.2.3", "5Gb", "1Gi ", "Gi", "1e", "1e99", "--1"] {
+        for bad in [
+            "",
+            "abc",
+            "1.2.3",
+            "5Gb",
+            "1Gi ",
+            "Gi",
+            "1e",
+            "1e99",
+            "--1",
+            ".",
+            "1234567890123456789012345678901",
+            "1e30",
+        ] {
             let e = bad.parse::<Quantity>().unwrap_err();
             assert!(
                 e.to_string().contains("is not a Kubernetes quantity"),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per request for each in-process stage of /mutate, counted by callgrind: repeatable on a
 # busy shared machine where timings are not. Runs the criterion bench `stages` (stage/all: the whole
-# pipeline from body bytes to the answer, the log line through the production JSON formatter into a
+# pipeline from body bytes to the answer, the production JSON log line into a
 # sink) under callgrind for a few seconds, and divides each stage function's inclusive instruction
 # count by its calls. Installs valgrind from Debian if missing.
 #

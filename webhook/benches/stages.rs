@@ -1,7 +1,7 @@
 //! The in-process half of the per-request cost breakdown (issue 15): each stage of `/mutate` after the
 //! body has arrived, on the 8-GPU pod review kube-apiserver sends (../shared/admission), under the
-//! default policy as `webhook/bench/load.sh` runs it. The log line goes through the production JSON
-//! formatter into a sink. The network half is `webhook/bench/breakdown.sh`.
+//! default policy as `webhook/bench/load.sh` runs it. The log line is the production JSON line
+//! (`logging::install`, as the binary does) into a sink. The network half is `webhook/bench/breakdown.sh`.
 //!
 //!   cargo bench -p mltrain-webhook --bench stages
 
@@ -11,21 +11,16 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mltrain_shared::admission::{AdmissionRequest, AdmissionResponse, Endpoint};
 use mltrain_shared::{Engine, Policy};
-use mltrain_webhook::handlers;
+use mltrain_webhook::config::LogFormat;
 use mltrain_webhook::state::State;
+use mltrain_webhook::{handlers, logging};
 
 // As in the binary: the allocator is a large share of every stage.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn stages(c: &mut Criterion) {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::sink)
-        .with_target(false)
-        .with_ansi(false)
-        .json()
-        .flatten_event(true)
-        .init();
+    logging::install(LogFormat::Json, std::io::sink);
     let path = mltrain_tests::shared_dir().join("admission/pod-create-indexed-job-rank2-8gpu.json");
     let value: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).expect("the shared fixture")).unwrap();

@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use mltrain_shared::admission::{AdmissionRequest, AdmissionResponse, Endpoint, ReviewError};
 use serde_json::json;
 
+use crate::access_log;
 use crate::state::State;
 
 /// The admission router (served over TLS).
@@ -148,26 +149,16 @@ pub fn record(
     count(state, endpoint, request, response, took);
 }
 
-/// The one structured line per admission (DESIGN §5): who, what, the outcome, never the object.
+/// The one structured line per admission (DESIGN §5); see [`crate::access_log`]. Out of line so
+/// `webhook/bench/stage-ir.sh` can count it.
+#[inline(never)]
 pub fn log_line(
     endpoint: Endpoint,
     request: &AdmissionRequest,
     response: &AdmissionResponse,
     took: Duration,
 ) {
-    tracing::info!(
-        uid = %request.uid,
-        endpoint = endpoint.as_str(),
-        kind = %request.kind.kind,
-        namespace = request.namespace.as_deref().unwrap_or(""),
-        name = %request.display_name(),
-        operation = %request.operation,
-        dry_run = request.dry_run.unwrap_or(false),
-        allowed = response.allowed(),
-        patch_bytes = response.patch_len(),
-        latency_us = took.as_micros() as u64,
-        "admission"
-    );
+    access_log::write(endpoint, request, response, took);
 }
 
 /// The admission counters and latency histogram. Out of line so `webhook/bench/stage-ir.sh` can

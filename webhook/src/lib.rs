@@ -5,6 +5,7 @@
 //! [`handlers::router`] is exposed so tests drive the handlers in-process (`tests/router.rs`);
 //! [`server::start`] runs the real thing.
 
+pub mod access_log;
 pub mod cluster;
 pub mod config;
 pub mod handlers;
