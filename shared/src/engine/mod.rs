@@ -590,12 +590,24 @@ fn template_patch(
     pods: &mut [Option<Mutated>],
 ) -> json_patch::Patch {
     let mut ops = Vec::new();
+    // Env for `spec.trainer`, once per name however many of the TrainJob's patches target `node`.
+    let mut trainer_envs: Vec<(&FieldPath, Vec<Value>)> = Vec::new();
     for ((t, _), m) in found.iter().zip(pods.iter_mut()) {
         let Some(Mutated { pod, trainer_env }) = m.as_mut() else {
             continue;
         };
         if let Some(tp) = t.runtime_patch.as_ref().and_then(|rp| rp.trainer.as_ref()) {
-            trainer_env_ops(&mut ops, before, tp, std::mem::take(trainer_env));
+            let at = match trainer_envs
+                .iter()
+                .position(|(p, _)| p.pointer() == tp.pointer())
+            {
+                Some(i) => i,
+                None => {
+                    trainer_envs.push((tp, Vec::new()));
+                    trainer_envs.len() - 1
+                }
+            };
+            extend_env(&mut trainer_envs[at].1, std::mem::take(trainer_env));
         }
         let orig = before.pointer(t.path.pointer());
         let spec_path = t.path.key("spec");
@@ -624,7 +636,19 @@ fn template_patch(
             _ => {}
         }
     }
+    for (tp, env) in trainer_envs {
+        trainer_env_ops(&mut ops, before, tp, env);
+    }
     json_patch::Patch(ops)
+}
+
+/// `more` appended to `env`, but for the names `env` already has.
+fn extend_env(env: &mut Vec<Value>, more: Vec<Value>) {
+    for e in more {
+        if !env.iter().any(|x| x.get("name") == e.get("name")) {
+            env.push(e);
+        }
+    }
 }
 
 /// The reference for [`trainer_env_ops`]: `env` appended to `spec.trainer.env` of a full copy.
@@ -642,7 +666,7 @@ fn append_trainer_env(obj: &mut Value, trainer: &FieldPath, env: Vec<Value>) {
     if let Some(t) = t.as_object_mut()
         && let Value::Array(a) = t.entry("env").or_insert_with(|| json!([]))
     {
-        a.extend(env);
+        extend_env(a, env);
     }
 }
 
