@@ -103,68 +103,55 @@ fn expect_lines(out: &Outcome, needles: &[(&str, usize)]) {
     }
 }
 
+/// The smoke test of `args` at each world size (`size_flag N`): rank 0 prints its line once.
+fn expect_smoke(args: &[&str], size_flag: &str, sizes: &[&str]) {
+    for n in sizes {
+        let mut a = args.to_vec();
+        a.extend([size_flag, n]);
+        let out = run(&a);
+        expect_ok(
+            &out,
+            &[(
+                &format!("mltrain smoke test: world={n} backend=gloo allreduce=ok"),
+                1,
+            )],
+        );
+    }
+}
+
 // ---- PyTorch: the smoke test on every backend at world sizes 1, 2, 3
 
 #[test]
 fn pytorch_job_world_1() {
-    let out = run(&["pytorch", "p1", "--world-size", "1"]);
-    expect_ok(
-        &out,
-        &[("mltrain smoke test: world=1 backend=gloo allreduce=ok", 1)],
-    );
+    expect_smoke(&["pytorch", "p1"], "--world-size", &["1"]);
 }
 
 #[test]
 fn pytorch_job_world_2() {
-    let out = run(&["pytorch", "p2", "--world-size", "2"]);
-    expect_ok(
-        &out,
-        &[("mltrain smoke test: world=2 backend=gloo allreduce=ok", 1)],
-    );
+    expect_smoke(&["pytorch", "p2"], "--world-size", &["2"]);
 }
 
 #[test]
 fn pytorch_job_world_3() {
-    let out = run(&["pytorch", "p3", "--world-size", "3"]);
-    expect_ok(
-        &out,
-        &[("mltrain smoke test: world=3 backend=gloo allreduce=ok", 1)],
-    );
+    expect_smoke(&["pytorch", "p3"], "--world-size", &["3"]);
 }
 
 #[test]
 fn pytorch_jobset_world_1_and_3() {
-    for n in ["1", "3"] {
-        let out = run(&["pytorch", "js", "--backend", "jobset", "--world-size", n]);
-        expect_ok(
-            &out,
-            &[(
-                &format!("mltrain smoke test: world={n} backend=gloo allreduce=ok"),
-                1,
-            )],
-        );
-    }
+    expect_smoke(
+        &["pytorch", "js", "--backend", "jobset"],
+        "--world-size",
+        &["1", "3"],
+    );
 }
 
 #[test]
 fn pytorch_pytorchjob_world_1_and_2() {
-    for n in ["1", "2"] {
-        let out = run(&[
-            "pytorch",
-            "ptj",
-            "--backend",
-            "pytorchjob",
-            "--world-size",
-            n,
-        ]);
-        expect_ok(
-            &out,
-            &[(
-                &format!("mltrain smoke test: world={n} backend=gloo allreduce=ok"),
-                1,
-            )],
-        );
-    }
+    expect_smoke(
+        &["pytorch", "ptj", "--backend", "pytorchjob"],
+        "--world-size",
+        &["1", "2"],
+    );
 }
 
 #[test]
@@ -404,25 +391,12 @@ fn ds(extra: &[&str]) -> Vec<String> {
 
 #[test]
 fn deepspeed_ssh_smoke_test() {
-    let out = run(&["deepspeed", "dss", "--workers", "2"]);
-    expect_ok(
-        &out,
-        &[("mltrain smoke test: world=2 backend=gloo allreduce=ok", 1)],
-    );
+    expect_smoke(&["deepspeed", "dss"], "--workers", &["2"]);
 }
 
 #[test]
 fn deepspeed_ssh_smoke_test_world_1_and_3() {
-    for n in ["1", "3"] {
-        let out = run(&["deepspeed", "dss", "--workers", n]);
-        expect_ok(
-            &out,
-            &[(
-                &format!("mltrain smoke test: world={n} backend=gloo allreduce=ok"),
-                1,
-            )],
-        );
-    }
+    expect_smoke(&["deepspeed", "dss"], "--workers", &["1", "3"]);
 }
 
 #[test]
@@ -650,16 +624,11 @@ fn mxnet_failing_worker() {
 
 #[test]
 fn trainjob_pytorch_smoke_world_1_to_3() {
-    for n in ["1", "2", "3"] {
-        let out = run(&["pytorch", "tj", "--backend", "trainjob", "--world-size", n]);
-        expect_ok(
-            &out,
-            &[(
-                &format!("mltrain smoke test: world={n} backend=gloo allreduce=ok"),
-                1,
-            )],
-        );
-    }
+    expect_smoke(
+        &["pytorch", "tj", "--backend", "trainjob"],
+        "--world-size",
+        &["1", "2", "3"],
+    );
 }
 
 #[test]
@@ -728,23 +697,11 @@ fn ds_mpi(n: &str, extra: &[&str]) -> Vec<String> {
 
 #[test]
 fn trainjob_deepspeed_mpi_smoke_world_1_to_3() {
-    for n in ["1", "2", "3"] {
-        let out = run(&[
-            "deepspeed",
-            "tjd",
-            "--backend",
-            "trainjob",
-            "--world-size",
-            n,
-        ]);
-        expect_ok(
-            &out,
-            &[(
-                &format!("mltrain smoke test: world={n} backend=gloo allreduce=ok"),
-                1,
-            )],
-        );
-    }
+    expect_smoke(
+        &["deepspeed", "tjd", "--backend", "trainjob"],
+        "--world-size",
+        &["1", "2", "3"],
+    );
 }
 
 #[test]
