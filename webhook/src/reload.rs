@@ -32,16 +32,43 @@ fn read_all(paths: &[&Path]) -> Option<Vec<u8>> {
 }
 
 /// Watch the files until the process ends.
-pub async fn watch(
+///
+/// The files are read for the baseline here, when it is called, not when the returned task first
+/// runs: on a busy runtime that can be seconds after start, and a change made in between would
+/// become the baseline and never be loaded.
+pub fn watch(
     state: Arc<State>,
     cert: Arc<Certificate>,
     cert_file: PathBuf,
     key_file: PathBuf,
     policy_file: Option<PathBuf>,
     every: Duration,
+) -> impl std::future::Future<Output = ()> {
+    let last_tls = read_all(&[&cert_file, &key_file]);
+    let last_policy = policy_file.as_deref().and_then(|p| read_all(&[p]));
+    watch_from(
+        state,
+        cert,
+        cert_file,
+        key_file,
+        policy_file,
+        every,
+        last_tls,
+        last_policy,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn watch_from(
+    state: Arc<State>,
+    cert: Arc<Certificate>,
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    policy_file: Option<PathBuf>,
+    every: Duration,
+    mut last_tls: Option<Vec<u8>>,
+    mut last_policy: Option<Vec<u8>>,
 ) {
-    let mut last_tls = read_all(&[&cert_file, &key_file]);
-    let mut last_policy = policy_file.as_deref().and_then(|p| read_all(&[p]));
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
