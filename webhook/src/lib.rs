@@ -9,6 +9,7 @@ pub mod access_log;
 pub mod cluster;
 pub mod config;
 pub mod handlers;
+pub mod log_writer;
 pub mod logging;
 pub mod metrics;
 pub mod reload;

@@ -1,29 +1,26 @@
-//! Logging: JSON or text lines on stdout, written by a thread of their own in batches. Under load the
-//! webhook logs one line per admission; writing each line with its own `write(2)` on the request's
-//! thread cost more than the rest of the log line, and a batch is one system call however many lines
-//! it holds. Lines are never dropped: when the writer falls behind, requests wait for it. The access
-//! line itself is written by [`crate::access_log`] into the same queue.
+//! Logging: JSON or text lines on stdout, written by a thread of their own in batches
+//! ([`crate::log_writer`]). Under load the webhook logs one line per admission; writing each line with
+//! its own `write(2)` on the request's thread, or waking a thread for each, cost more than the rest of
+//! the log line, and a batch is one system call however many lines it holds. Lines are never dropped:
+//! when the writer falls behind, requests wait for it. The access line itself is written by
+//! [`crate::access_log`] into the same buffer.
 
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::{DefaultFields, Format};
 use tracing_subscriber::fmt::{MakeWriter, SubscriberBuilder};
 
 use crate::access_log;
 use crate::config::LogFormat;
+use crate::log_writer::{FlushGuard, LogWriter};
 
 /// Install the global subscriber (level from `RUST_LOG`, default `info`) writing to stdout through
-/// the logging thread. Keep the guard until exit: dropping it writes what is still queued.
-pub fn init(format: LogFormat) -> WorkerGuard {
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("mltrain-webhook-log")
-        // Flushed whenever the queue runs empty, so a quiet webhook's lines are not held back.
-        .finish(BufWriter::new(std::io::stdout()));
+/// the logging thread. Keep the guard until exit: dropping it writes what is still buffered.
+pub fn init(format: LogFormat) -> std::io::Result<FlushGuard> {
+    let (writer, guard) = LogWriter::spawn(std::io::stdout())?;
     install(format, writer);
-    guard
+    Ok(guard)
 }
 
 /// Install the global subscriber and the access log's sink on `writer` (the bench passes a sink).

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::json;
+use super::json::{self, At};
 use super::workload::Template;
 use crate::policy::Policy;
 use crate::quantity::{self, Quantity};
@@ -31,14 +31,14 @@ pub struct PodFacts {
 
 impl PodFacts {
     pub fn gather(root: &Value, t: &Template, policy: &Policy) -> PodFacts {
-        let pod = root.pointer(t.path.pointer()).unwrap_or(&Value::Null);
+        let pod = root.at(t.path.pointer()).unwrap_or(&Value::Null);
         // A TrainJob's node patch: GPUs and memory are in `spec.trainer`.
         let viewed = t
             .runtime_patch
             .as_ref()
             .and_then(|rp| rp.trainer.as_ref())
             .map(|tp| {
-                let tr = root.pointer(tp.pointer()).unwrap_or(&Value::Null);
+                let tr = root.at(tp.pointer()).unwrap_or(&Value::Null);
                 let mut m = pod.as_object().cloned().unwrap_or_default();
                 super::trainjob::view(&mut m, tr);
                 Value::Object(m)
@@ -51,7 +51,7 @@ impl PodFacts {
         let meta_sites: Vec<&Value> = t
             .enclosing
             .iter()
-            .filter_map(|m| root.pointer(m.pointer()))
+            .filter_map(|m| root.at(m.pointer()))
             .chain(pod.get("metadata"))
             .collect();
         let annotation = |key: &'static str| {

@@ -8,7 +8,7 @@
 use serde_json::{Map, Value, json};
 
 use super::facts::split_host_list;
-use super::json::{FieldPath, child_arr, child_obj};
+use super::json::{At, FieldPath, child_arr, child_obj};
 use super::{Cx, Violation};
 use crate::names;
 use crate::vocab::kubernetes::HOSTNAME;
@@ -83,7 +83,7 @@ pub fn validate(pod: &Value, cx: &mut Cx, out: &mut Vec<Violation>) {
         ));
     }
     let terms = spec
-        .pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
+        .at("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
         .and_then(Value::as_array);
     let terms_path = || {
         spec_path()

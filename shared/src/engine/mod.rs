@@ -27,6 +27,7 @@ use thiserror::Error;
 
 use crate::policy::Policy;
 use facts::PodFacts;
+use json::At;
 pub use json::FieldPath;
 pub use workload::is_handled;
 
@@ -405,7 +406,7 @@ impl Engine {
         found
             .iter()
             .map(|(t, facts)| {
-                let orig = obj.pointer(t.path.pointer()).filter(|v| v.is_object())?;
+                let orig = obj.at(t.path.pointer()).filter(|v| v.is_object())?;
                 let mut meta = Map::new();
                 for key in ["annotations", "ownerReferences"] {
                     if let Some(v) = orig.get("metadata").and_then(|m| m.get(key)) {
@@ -446,7 +447,7 @@ impl Engine {
         let trainer = rp
             .trainer
             .as_ref()
-            .map(|p| obj.pointer(p.pointer()).unwrap_or(&Value::Null));
+            .map(|p| obj.at(p.pointer()).unwrap_or(&Value::Null));
         if let Some(trainer) = trainer {
             trainjob::view(pod, trainer);
         }
@@ -482,13 +483,13 @@ impl Engine {
         let found = self.survey(req.object);
         let mut warnings = Vec::new();
         for (t, facts) in &found {
-            let mut pod = match obj.pointer(t.path.pointer()).and_then(Value::as_object) {
+            let mut pod = match obj.at(t.path.pointer()).and_then(Value::as_object) {
                 Some(p) => p.clone(),
                 None => continue,
             };
             let trainer_env =
                 self.apply_rules_on(req.object, &mut pod, t, facts, req, &mut warnings);
-            if let Some(slot) = obj.pointer_mut(t.path.pointer()) {
+            if let Some(slot) = obj.at_mut(t.path.pointer()) {
                 *slot = Value::Object(pod);
             }
             let trainer = t.runtime_patch.as_ref().and_then(|rp| rp.trainer.as_ref());
@@ -509,7 +510,7 @@ impl Engine {
         let mut out = Vec::new();
         self.validate_sites(obj, &found, req, warnings, &mut out);
         for (t, facts) in &found {
-            if let Some(pod) = obj.pointer(t.path.pointer()) {
+            if let Some(pod) = obj.at(t.path.pointer()) {
                 self.validate_template(obj, pod, t, facts, req, warnings, &mut out);
             }
         }
@@ -539,11 +540,11 @@ impl Engine {
         }
         let no_facts = PodFacts::default();
         for site in &sites {
-            let Some(meta) = obj.pointer(site.pointer()) else {
+            let Some(meta) = obj.at(site.pointer()) else {
                 continue;
             };
             let owner_ptr = site.pointer().strip_suffix("/metadata").unwrap_or("");
-            let owner = obj.pointer(owner_ptr).unwrap_or(&Value::Null);
+            let owner = obj.at(owner_ptr).unwrap_or(&Value::Null);
             let cx = Cx::new(&self.policy, req, &no_facts, site, warnings);
             hosts::validate_annotation(meta, site, &cx, out);
             priority::validate_label(owner, site, &cx, out);
@@ -566,7 +567,7 @@ impl Engine {
         let pod = match t.runtime_patch.as_ref().and_then(|rp| rp.trainer.as_ref()) {
             Some(tp) => {
                 let mut m = pod.as_object().cloned().unwrap_or_default();
-                trainjob::view(&mut m, root.pointer(tp.pointer()).unwrap_or(&Value::Null));
+                trainjob::view(&mut m, root.at(tp.pointer()).unwrap_or(&Value::Null));
                 viewed = Value::Object(m);
                 &viewed
             }
@@ -609,7 +610,7 @@ fn template_patch(
             };
             extend_env(&mut trainer_envs[at].1, std::mem::take(trainer_env));
         }
-        let orig = before.pointer(t.path.pointer());
+        let orig = before.at(t.path.pointer());
         let spec_path = t.path.key("spec");
         match (orig.and_then(|o| o.get("spec")), pod.get_mut("spec")) {
             (Some(b), Some(a)) => diff::diff_into(&mut ops, b, a, spec_path.pointer()),
@@ -620,7 +621,7 @@ fn template_patch(
         let orig_meta = orig.and_then(|o| o.get("metadata"));
         match (
             orig_meta.and_then(|m| m.get("annotations")),
-            pod.pointer_mut("/metadata/annotations"),
+            pod.at_mut("/metadata/annotations"),
         ) {
             (Some(b), Some(a)) => {
                 diff::diff_into(&mut ops, b, a, meta_path.key("annotations").pointer())
@@ -657,7 +658,7 @@ fn append_trainer_env(obj: &mut Value, trainer: &FieldPath, env: Vec<Value>) {
     let Some((parent, key)) = trainer.pointer().rsplit_once('/') else {
         return;
     };
-    let Some(spec) = obj.pointer_mut(parent).and_then(Value::as_object_mut) else {
+    let Some(spec) = obj.at_mut(parent).and_then(Value::as_object_mut) else {
         return;
     };
     let t = spec
@@ -680,7 +681,7 @@ fn trainer_env_ops(
     if env.is_empty() {
         return;
     }
-    match before.pointer(trainer.pointer()) {
+    match before.at(trainer.pointer()) {
         Some(t) if t.get("env").is_some_and(Value::is_array) => {
             for e in env {
                 add_op(ops, &trainer.key("env").key("-"), e);

@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::json::{FieldPath, child_obj, has};
+use super::json::{At, FieldPath, child_obj, has};
 use super::{Cx, Violation};
 use crate::vocab::kueue::PRIORITY_CLASS;
 
@@ -115,7 +115,7 @@ fn approved(obj: &Value, user: &crate::engine::UserInfo, cx: &Cx) -> bool {
         return true;
     }
     let controlled = obj
-        .pointer("/metadata/ownerReferences")
+        .at("/metadata/ownerReferences")
         .and_then(Value::as_array)
         .is_some_and(|refs| {
             refs.iter()

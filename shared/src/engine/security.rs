@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::json::{child_arr, child_obj, map_mounts_at, set_default};
+use super::json::{At, child_arr, child_obj, map_mounts_at, set_default};
 use super::{Cx, Violation};
 
 const TMP_VOLUME: &str = "mltrain-tmp";
@@ -185,7 +185,7 @@ pub fn validate(pod: &Value, cx: &mut Cx, out: &mut Vec<Violation>) {
         }
     }
     let ipc_lock = super::json::containers(spec).any(|(_, _, c)| {
-        c.pointer("/securityContext/capabilities/add")
+        c.at("/securityContext/capabilities/add")
             .and_then(Value::as_array)
             .is_some_and(|a| {
                 a.iter()

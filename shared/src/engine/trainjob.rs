@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
+use super::json::At;
 use crate::vocab::trainer::NODE;
 
 /// Pod spec fields a runtime patch may set (`PodSpecPatch`, v2.3.0).
@@ -111,7 +112,7 @@ pub fn restrict(
             }
             let orig_env = names(
                 original
-                    .pointer(&format!("/spec/{field}/{i}/env"))
+                    .at(&format!("/spec/{field}/{i}/env"))
                     .filter(|_| trainer.is_some()),
             );
             if let Some(env) = c.get_mut("env").and_then(Value::as_array_mut) {
