@@ -2,7 +2,9 @@
 //! returns (a property test holds the two equal), at a fraction of the cost on the engine's inputs: a
 //! pod spec where a few fields were added. `json_patch::diff` walks every key of both sides, pushing and
 //! popping a pointer token each time (that walk was half of the engine's profile); this one skips a
-//! subtree after one equality check, and writes paths as one string under the caller's prefix.
+//! subtree after one equality check, and writes paths as one string under the caller's prefix. It
+//! moves what it adds out of `after` instead of copying it: the engine's `after` is its own copy of the
+//! template, dropped once the patch is made.
 
 use std::fmt::Write as _;
 
@@ -11,7 +13,8 @@ use json_patch::{AddOperation, PatchOperation, RemoveOperation, ReplaceOperation
 use serde_json::{Map, Value};
 
 /// Append to `ops` the patch turning `before` into `after`, every path under the JSON Pointer `at`.
-pub fn diff_into(ops: &mut Vec<PatchOperation>, before: &Value, after: &Value, at: &str) {
+/// The values the patch adds or replaces are taken out of `after` (left `null` there).
+pub fn diff_into(ops: &mut Vec<PatchOperation>, before: &Value, after: &mut Value, at: &str) {
     let mut path = String::with_capacity(at.len() + 64);
     path.push_str(at);
     value(ops, before, after, &mut path);
@@ -20,14 +23,14 @@ pub fn diff_into(ops: &mut Vec<PatchOperation>, before: &Value, after: &Value, a
 /// Containers of one kind are walked, each child compared once before anything is written for it
 /// (comparing the container first, then each child again on the way down, walked every equal subtree
 /// twice); anything else that differs is replaced.
-fn value(ops: &mut Vec<PatchOperation>, before: &Value, after: &Value, path: &mut String) {
+fn value(ops: &mut Vec<PatchOperation>, before: &Value, after: &mut Value, path: &mut String) {
     match (before, after) {
         (Value::Object(b), Value::Object(a)) => object(ops, b, a, path),
         (Value::Array(b), Value::Array(a)) => array(ops, b, a, path),
-        _ if before != after => push(ops, path, |path| {
+        (before, after) if before != after => push(ops, path, |path| {
             PatchOperation::Replace(ReplaceOperation {
                 path,
-                value: after.clone(),
+                value: after.take(),
             })
         }),
         _ => {}
@@ -41,18 +44,18 @@ fn value(ops: &mut Vec<PatchOperation>, before: &Value, after: &Value, path: &mu
 fn object(
     ops: &mut Vec<PatchOperation>,
     before: &Map<String, Value>,
-    after: &Map<String, Value>,
+    after: &mut Map<String, Value>,
     path: &mut String,
 ) {
     let len = path.len();
     let mut removed = Vec::new();
     let mut old = before.iter().peekable();
-    for (key, a) in after {
+    for (key, a) in after.iter_mut() {
         while let Some((gone, _)) = old.next_if(|(k, _)| k.as_str() < key.as_str()) {
             removed.push(gone);
         }
         match old.next_if(|(k, _)| *k == key) {
-            Some((_, b)) if b == a => continue,
+            Some((_, b)) if b == &*a => continue,
             Some((_, b)) => {
                 push_key(path, key);
                 value(ops, b, a, path);
@@ -62,7 +65,7 @@ fn object(
                 push(ops, path, |path| {
                     PatchOperation::Add(AddOperation {
                         path,
-                        value: a.clone(),
+                        value: a.take(),
                     })
                 });
             }
@@ -81,12 +84,12 @@ fn object(
 
 /// Index by index, as `json_patch::diff` does: removals past the end of `after` all name the same
 /// index, since each one shifts the rest down.
-fn array(ops: &mut Vec<PatchOperation>, before: &[Value], after: &[Value], path: &mut String) {
+fn array(ops: &mut Vec<PatchOperation>, before: &[Value], after: &mut [Value], path: &mut String) {
     let len = path.len();
     let mut shift = 0;
     for i in 0..before.len().max(after.len()) {
-        let (b, a) = (before.get(i), after.get(i));
-        if b.is_some() && b == a {
+        let (b, a) = (before.get(i), after.get_mut(i));
+        if b.is_some() && b == a.as_deref() {
             continue;
         }
         let _ = write!(path, "/{}", i - shift);
@@ -101,7 +104,7 @@ fn array(ops: &mut Vec<PatchOperation>, before: &[Value], after: &[Value], path:
             (None, Some(a)) => push(ops, path, |path| {
                 PatchOperation::Add(AddOperation {
                     path,
-                    value: a.clone(),
+                    value: a.take(),
                 })
             }),
             (None, None) => {}
@@ -151,7 +154,7 @@ mod tests {
 
     fn ours(before: &Value, after: &Value, at: &str) -> Vec<PatchOperation> {
         let mut ops = Vec::new();
-        diff_into(&mut ops, before, after, at);
+        diff_into(&mut ops, before, &mut after.clone(), at);
         ops
     }
 
