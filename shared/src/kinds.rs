@@ -81,7 +81,13 @@ impl Resource {
 
     /// Whether `obj` is of this kind at any version of this group (what the engine matches on).
     pub fn is_kind_of(&self, obj: &Value) -> bool {
-        group_and_kind(obj) == (self.group, self.kind)
+        let (group, kind) = group_and_kind(obj);
+        self.is(group, kind)
+    }
+
+    /// Whether this is the kind `kind` of the API group `group`, at any version.
+    fn is(&self, group: &str, kind: &str) -> bool {
+        self.kind == kind && self.group == group
     }
 
     /// Whether `obj` is of this kind at exactly this version (what the plugin renders).
@@ -497,9 +503,7 @@ pub fn workload_of(obj: &Value) -> Option<&'static WorkloadKind> {
     // The object's group and kind are read once, not once per row: the engine asks this of every
     // admitted object, and per row it was 6% of the engine's instructions (`webhook/bench/stage-ir.sh`).
     let (group, kind) = group_and_kind(obj);
-    WORKLOADS
-        .iter()
-        .find(|k| k.api.kind == kind && k.api.group == group)
+    WORKLOADS.iter().find(|k| k.api.is(group, kind))
 }
 
 /// The row of a kind by its name alone, for objects that arrive without their `apiVersion` (list

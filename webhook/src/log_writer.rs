@@ -40,6 +40,10 @@ pub struct FlushGuard {
     thread: Option<JoinHandle<()>>,
 }
 
+/// How long exiting waits for the last lines: a stdout nobody reads must not keep the process from
+/// ending (tracing-appender's guard waited as long).
+pub const EXIT_WAIT: Duration = Duration::from_secs(1);
+
 struct Shared {
     state: Mutex<State>,
     /// The writer waits here for a first line, and appenders wait here for room.
@@ -49,6 +53,8 @@ struct Shared {
 struct State {
     buf: Vec<u8>,
     closed: bool,
+    /// The writer has written everything and stopped.
+    finished: bool,
 }
 
 impl LogWriter {
@@ -58,13 +64,18 @@ impl LogWriter {
             state: Mutex::new(State {
                 buf: Vec::with_capacity(64 << 10),
                 closed: false,
+                finished: false,
             }),
             changed: Condvar::new(),
         });
         let drain = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("mltrain-webhook-log".into())
-            .spawn(move || drain.run(out))?;
+            .spawn(move || {
+                drain.run(out);
+                drain.lock().finished = true;
+                drain.changed.notify_all();
+            })?;
         Ok((
             LogWriter {
                 shared: Arc::clone(&shared),
@@ -140,7 +151,14 @@ impl Drop for FlushGuard {
     fn drop(&mut self) {
         self.shared.lock().closed = true;
         self.shared.changed.notify_all();
-        if let Some(t) = self.thread.take() {
+        let (state, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(self.shared.lock(), EXIT_WAIT, |s| !s.finished)
+            .unwrap_or_else(PoisonError::into_inner);
+        let finished = state.finished;
+        drop(state);
+        if let (true, Some(t)) = (finished, self.thread.take()) {
             let _ = t.join();
         }
     }
@@ -249,6 +267,30 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         panic!("the line was not written within 2 s");
+    }
+
+    #[test]
+    fn exiting_waits_for_a_blocked_stdout_no_longer_than_exit_wait() {
+        /// Stdout that never returns.
+        struct Stuck;
+        impl Write for Stuck {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                loop {
+                    std::thread::park();
+                }
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let (writer, guard) = LogWriter::spawn(Stuck).unwrap();
+        writer.append(b"never written\n");
+        let started = std::time::Instant::now();
+        drop(guard);
+        // It returned: a stuck stdout does not keep the process from exiting. And it gave the
+        // writer its time first.
+        let waited = started.elapsed();
+        assert!(waited >= EXIT_WAIT, "gave up after {waited:?}");
     }
 
     #[test]
