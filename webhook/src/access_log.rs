@@ -1,6 +1,6 @@
 //! The access log: one line per answered admission (DESIGN §5), who, what, the outcome, never the
 //! object. In JSON (the default) the line is written by hand into a reused per-thread buffer and handed
-//! to the logging thread: tracing's JSON formatter built a `String` per displayed field, a second for the
+//! to the log writer ([`crate::log_writer`]): tracing's JSON formatter built a `String` per displayed field, a second for the
 //! timestamp and a third for the line, about 23k instructions of a request's 340k
 //! (`webhook/bench/stage-ir.sh`). The line is byte-for-byte what that formatter wrote (the test below
 //! holds the two side by side), so log pipelines see no change. Text lines are for people at a terminal
@@ -15,8 +15,8 @@ use mltrain_shared::admission::{AdmissionRequest, AdmissionResponse, Endpoint};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 
-/// Where finished JSON lines go: the logging thread's queue, set once by [`crate::logging`] when the
-/// format is JSON. Unset (text format, or no logging installed), lines go through tracing.
+/// Where finished JSON lines go: the log writer's buffer ([`crate::log_writer`]), set once by
+/// [`crate::logging`] when the format is JSON. Unset (text format, or no logging installed), lines go through tracing.
 type Sink = Box<dyn Fn(&[u8]) + Send + Sync>;
 static JSON_SINK: OnceLock<Sink> = OnceLock::new();
 
